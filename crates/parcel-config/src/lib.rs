@@ -1,0 +1,446 @@
+//! parcelguard's configuration.
+//!
+//! One TOML file (`parcelguard.toml`, chosen with `--config` or
+//! `PARCELGUARD_CONFIG`), every key overridable by an environment variable
+//! named after its path: `scan.min_score` is `PARCELGUARD_SCAN_MIN_SCORE`.
+//! Precedence, highest first: command-line flags (applied by the binary),
+//! environment, file, built-in defaults. With no file and no variables the
+//! embedded default works as is: a data directory `./parcelguard-data`.
+//!
+//! The list of overridable keys is derived from [`Config::default`] itself,
+//! so a key added to the structs is overridable without further code.
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every configuration environment variable.
+pub const ENV_PREFIX: &str = "PARCELGUARD_";
+/// Variable naming the configuration file.
+pub const CONFIG_ENV: &str = "PARCELGUARD_CONFIG";
+/// File looked for in the working directory when no path is given.
+pub const DEFAULT_FILE: &str = "parcelguard.toml";
+
+/// The whole configuration. Field docs are the reference for the file format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the SQLite database and key files.
+    /// Default `./parcelguard-data`. Env: `PARCELGUARD_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// Logging.
+    pub log: LogConfig,
+    /// Where the root key comes from.
+    pub keys: KeysConfig,
+    /// Defaults for `parcelguard scan` and `parcelguard redact`.
+    pub scan: ScanConfig,
+}
+
+/// `[log]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` (default) or `json`. Env: `PARCELGUARD_LOG_FORMAT`.
+    pub format: String,
+    /// Level filter (`error`, `warn`, `info`, `debug`, `trace`, or per-crate
+    /// directives such as `parcel_scan=debug`). Default `info`.
+    /// Env: `PARCELGUARD_LOG_LEVEL`.
+    pub level: String,
+}
+
+/// `[keys]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// `file` (default: `DATA_DIR/keys/root.key`, made by `parcelguard init`)
+    /// or `env` (base64 root key in the variable named by `env_var`).
+    /// Env: `PARCELGUARD_KEYS_PROVIDER`.
+    pub provider: String,
+    /// Variable holding the root key when `provider = "env"`.
+    /// Default `PARCELGUARD_ROOT_KEY`. Env: `PARCELGUARD_KEYS_ENV_VAR`.
+    pub env_var: String,
+}
+
+/// `[scan]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Worker threads; 0 (default) means one per core.
+    /// Env: `PARCELGUARD_SCAN_JOBS`.
+    pub jobs: u64,
+    /// Findings scoring below this are dropped. Default 0.5.
+    /// Env: `PARCELGUARD_SCAN_MIN_SCORE`.
+    pub min_score: f64,
+    /// Search hidden files and folders. Default false.
+    /// Env: `PARCELGUARD_SCAN_HIDDEN`.
+    pub hidden: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./parcelguard-data"),
+            log: LogConfig::default(),
+            keys: KeysConfig::default(),
+            scan: ScanConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "human".to_owned(),
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            provider: "file".to_owned(),
+            env_var: "PARCELGUARD_ROOT_KEY".to_owned(),
+        }
+    }
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            jobs: 0,
+            min_score: 0.5,
+            hidden: false,
+        }
+    }
+}
+
+/// Errors from loading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown or of the wrong type.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// 1-based line of the problem (0 when unknown).
+        line: usize,
+        /// 1-based column of the problem (0 when unknown).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment variable holds a value of the wrong type.
+    #[error("environment variable {var}: expected {expected}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// The type the key needs.
+        expected: &'static str,
+    },
+    /// A value is of the right type but not allowed.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// Dotted key path.
+        key: String,
+        /// What is allowed.
+        message: String,
+    },
+}
+
+/// Where the configuration came from, for `--help`-style reporting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The merged configuration.
+    pub config: Config,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Every overridable key: dotted path and its environment variable name.
+    pub fn keys() -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Ok(toml::Value::Table(table)) = toml::Value::try_from(Config::default()) {
+            walk_leaves(&table, "", &mut |path, _| {
+                out.push((path.to_owned(), env_name(path)));
+            });
+        }
+        out
+    }
+
+    /// Loads the configuration.
+    ///
+    /// `explicit` is the `--config` path; without it `PARCELGUARD_CONFIG` is
+    /// used, then `./parcelguard.toml` if it exists. An explicitly named file
+    /// that does not exist is an error. `env` supplies environment variables
+    /// (pass `std::env::vars()`), which keeps tests hermetic.
+    pub fn load(
+        explicit: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        let named = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| env.get(CONFIG_ENV).map(PathBuf::from));
+        let file = match named {
+            Some(p) => Some(p),
+            None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.is_file()),
+        };
+
+        let defaults = toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+            key: "(defaults)".to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut merged = match &defaults {
+            toml::Value::Table(t) => t.clone(),
+            _ => toml::Table::new(),
+        };
+
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let table: toml::Table =
+                toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
+            merge(&mut merged, table);
+            // Type-check the file alone first so errors point into it.
+            toml::Value::Table(merged.clone())
+                .try_into::<Config>()
+                .map_err(|e| parse_error(path, &text, &e))?;
+        }
+
+        if let toml::Value::Table(def) = &defaults {
+            let mut overrides = Vec::new();
+            walk_leaves(def, "", &mut |path, default| {
+                overrides.push((path.to_owned(), default.clone()));
+            });
+            for (path, default) in overrides {
+                let var = env_name(&path);
+                if let Some(raw) = env.get(&var) {
+                    let value = parse_env_value(&var, raw, &default)?;
+                    set_path(&mut merged, &path, value);
+                }
+            }
+        }
+
+        let config: Config =
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    key: "(environment)".to_owned(),
+                    message: e.message().to_owned(),
+                })?;
+        config.validate()?;
+        Ok(Loaded { config, file })
+    }
+
+    /// Checks values whose type is right but whose content may not be.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
+        if !matches!(self.log.format.as_str(), "human" | "json") {
+            return Err(invalid("log.format", "must be `human` or `json`"));
+        }
+        if !matches!(self.keys.provider.as_str(), "file" | "env") {
+            return Err(invalid("keys.provider", "must be `file` or `env`"));
+        }
+        if !(0.0..=1.0).contains(&self.scan.min_score) {
+            return Err(invalid("scan.min_score", "must be between 0 and 1"));
+        }
+        Ok(())
+    }
+}
+
+/// `scan.min_score` → `PARCELGUARD_SCAN_MIN_SCORE`.
+pub fn env_name(path: &str) -> String {
+    format!("{ENV_PREFIX}{}", path.replace('.', "_").to_uppercase())
+}
+
+fn walk_leaves(table: &toml::Table, prefix: &str, f: &mut dyn FnMut(&str, &toml::Value)) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(t) => walk_leaves(t, &path, f),
+            leaf => f(&path, leaf),
+        }
+    }
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(dst)), toml::Value::Table(src)) => merge(dst, src),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop() else { return };
+    let mut cur = table;
+    for part in parts {
+        let entry = cur
+            .entry(part.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else { return };
+        cur = next;
+    }
+    cur.insert(last.to_owned(), value);
+}
+
+fn parse_env_value(var: &str, raw: &str, default: &toml::Value) -> Result<toml::Value, ConfigError> {
+    let err = |expected| ConfigError::Env {
+        var: var.to_owned(),
+        expected,
+    };
+    Ok(match default {
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim().parse().map_err(|_| err("an integer"))?,
+        ),
+        toml::Value::Float(_) => {
+            toml::Value::Float(raw.trim().parse().map_err(|_| err("a number"))?)
+        }
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(err("true or false")),
+        }),
+        _ => toml::Value::String(raw.to_owned()),
+    })
+}
+
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = e
+        .span()
+        .map(|span| line_col(text, span.start))
+        .unwrap_or((0, 0));
+    ConfigError::Parse {
+        path: path.display().to_string(),
+        line,
+        column,
+        message: e.message().trim().to_owned(),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing_default = dir.path().join("nothing-here.toml");
+        // No explicit file, no env: defaults (cwd may or may not hold a file,
+        // so point PARCELGUARD_CONFIG at an empty one).
+        std::fs::write(&missing_default, "").unwrap();
+        let loaded = Config::load(None, env(&[(CONFIG_ENV, missing_default.to_str().unwrap())])).unwrap();
+        assert_eq!(loaded.config, Config::default());
+    }
+
+    #[test]
+    fn every_key_has_an_env_override() {
+        let keys = Config::keys();
+        let names: Vec<&str> = keys.iter().map(|(_, v)| v.as_str()).collect();
+        for expected in [
+            "PARCELGUARD_DATA_DIR",
+            "PARCELGUARD_LOG_FORMAT",
+            "PARCELGUARD_LOG_LEVEL",
+            "PARCELGUARD_KEYS_PROVIDER",
+            "PARCELGUARD_KEYS_ENV_VAR",
+            "PARCELGUARD_SCAN_JOBS",
+            "PARCELGUARD_SCAN_MIN_SCORE",
+            "PARCELGUARD_SCAN_HIDDEN",
+        ] {
+            assert!(names.contains(&expected), "missing {expected}");
+        }
+    }
+
+    #[test]
+    fn env_beats_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pg.toml");
+        std::fs::write(&path, "data_dir = \"/srv/pg\"\n[scan]\njobs = 3\nmin_score = 0.7\n").unwrap();
+        let loaded = Config::load(
+            Some(&path),
+            env(&[("PARCELGUARD_SCAN_JOBS", "5"), ("PARCELGUARD_SCAN_HIDDEN", "true")]),
+        )
+        .unwrap();
+        assert_eq!(loaded.config.data_dir, PathBuf::from("/srv/pg"));
+        assert_eq!(loaded.config.scan.jobs, 5);
+        assert!(loaded.config.scan.hidden);
+        assert!((loaded.config.scan.min_score - 0.7).abs() < 1e-9);
+        assert_eq!(loaded.file.as_deref(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn errors_name_the_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        let cases: &[(&str, &str)] = &[
+            ("[scan]\njobs = \"many\"\n", ":2:"),
+            ("[scan]\nunknown_key = 1\n", "unknown field"),
+            ("data_dir = \n", ":1:"),
+        ];
+        for (text, needle) in cases {
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+            assert!(err.contains("bad.toml"), "{err}");
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+        let err = Config::load(
+            Some(&dir.path().join("absent.toml")),
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        std::fs::write(&path, "").unwrap();
+        let err = Config::load(Some(&path), env(&[("PARCELGUARD_SCAN_JOBS", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "environment variable PARCELGUARD_SCAN_JOBS: expected an integer");
+        let err = Config::load(Some(&path), env(&[("PARCELGUARD_LOG_FORMAT", "xml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("log.format:"), "{err}");
+    }
+}

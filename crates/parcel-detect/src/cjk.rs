@@ -1,0 +1,509 @@
+//! The Chinese-text pass: names, addresses and licence plates.
+//!
+//! It runs only on lines that hold non-ASCII bytes. One leftmost-longest
+//! Aho-Corasick automaton finds the anchors: name cues (收件人, `receiverName`),
+//! honorifics (先生/女士), address cues, administrative-division names from the
+//! shipped dictionary, and province abbreviations that start plates. Each
+//! anchor hands over to a small grammar: surname table plus given name for
+//! names, division dictionary plus address units for addresses.
+
+use std::collections::HashSet;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::context::{Cat, Env, field_index, trim_cell};
+use crate::numbers::with_context;
+use crate::tables::{Level, tables};
+use crate::{BuildError, PiiType, Sink};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchor {
+    NameCue,
+    NotName,
+    Honorific,
+    AddressCue,
+    Division,
+    PlateChar,
+}
+
+const NAME_CUES: &[&str] = &[
+    "收件人", "寄件人", "联系人", "姓名", "收货人", "签收人", "发件人", "取件人", "客户", "我是",
+    "我叫", "名字", "name", "receiver", "sender", "consignee", "recipient", "contact",
+];
+const NOT_NAME: &[&str] = &[
+    "nickname", "username", "filename", "hostname", "product_name", "goods_name", "item_name",
+    "shop_name", "company_name", "客户端", "客户服务", "客户经理",
+];
+const HONORIFICS: &[&str] = &["先生", "女士", "小姐"];
+const ADDRESS_CUES: &[&str] = &["地址", "住址", "address", "addr"];
+/// Province abbreviations that begin a licence plate (GA 36-2018).
+const PLATE_CHARS: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
+/// Two-character words that end a name or an address.
+const STOP_WORDS: &[&str] = &[
+    "电话", "手机", "地址", "先生", "女士", "小姐", "联系", "身份", "快递", "收件", "寄件", "签收",
+    "您好", "你好", "师傅", "邮编", "姓名", "运单", "单号", "发货", "派送", "送达", "号码",
+];
+/// Single characters that cannot continue a name after its first given
+/// character (particles, pronouns, verbs).
+const STOP_CHARS: &str = "的在已说和到收寄是请了吗呢啊您你我他她于与及给从将把被让向对都也就还又要这那找问叫跟";
+/// Characters that end an address after a number (号, 室, ...).
+const NUMBER_UNITS: &str = "号室楼层栋幢元组座户弄门排期";
+/// Place words that can end an address without a number.
+const PLACE_UNITS: &str = "村组苑园院厦寓城庄屯里区";
+/// Road-level words.
+const ROAD_UNITS: &str = "路街巷弄道村镇乡同";
+const CN_NUMERALS: &str = "一二三四五六七八九十零〇百";
+/// Words that never occur inside an address.
+const ADDRESS_STOPS: &[&str] = &[
+    "电话", "手机", "收件", "寄件", "联系", "姓名", "邮编", "身份", "运单", "快递", "的", "了", "是",
+    "和", "与", "将", "已", "您", "你", "我", "请", "先生", "女士", "小姐", "发货", "签收", "派送",
+    "增长", "今年", "去年", "明天", "今天", "附近", "旁边", "对面", "门口",
+];
+
+#[derive(Debug)]
+pub(crate) struct CjkMatcher {
+    ac: AhoCorasick,
+    kinds: Vec<Anchor>,
+}
+
+fn short_forms(name: &str, level: Level) -> Vec<String> {
+    const PROVINCE_SUFFIXES: &[&str] = &[
+        "壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区", "自治区", "省", "市",
+    ];
+    let mut out = Vec::new();
+    match level {
+        Level::Province => {
+            for s in PROVINCE_SUFFIXES {
+                if let Some(short) = name.strip_suffix(s) {
+                    if short.chars().count() >= 2 {
+                        out.push(short.to_owned());
+                    }
+                    break;
+                }
+            }
+        }
+        Level::City => {
+            if let Some(short) = name.strip_suffix('市') {
+                if short.chars().count() >= 2 {
+                    out.push(short.to_owned());
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+impl CjkMatcher {
+    pub(crate) fn new() -> Result<Self, BuildError> {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut kinds = Vec::new();
+        let mut seen = HashSet::new();
+        let mut add = |p: &str, k: Anchor, patterns: &mut Vec<String>, kinds: &mut Vec<Anchor>| {
+            if seen.insert(p.to_owned()) {
+                patterns.push(p.to_owned());
+                kinds.push(k);
+            }
+        };
+        for p in NAME_CUES {
+            add(p, Anchor::NameCue, &mut patterns, &mut kinds);
+        }
+        for p in NOT_NAME {
+            add(p, Anchor::NotName, &mut patterns, &mut kinds);
+        }
+        for p in HONORIFICS {
+            add(p, Anchor::Honorific, &mut patterns, &mut kinds);
+        }
+        for p in ADDRESS_CUES {
+            add(p, Anchor::AddressCue, &mut patterns, &mut kinds);
+        }
+        for c in PLATE_CHARS.chars() {
+            add(c.encode_utf8(&mut [0; 4]), Anchor::PlateChar, &mut patterns, &mut kinds);
+        }
+        for d in &tables().divisions {
+            if d.level == Level::Township
+                || d.name == "市辖区"
+                || d.name == "县"
+                || d.name.contains("直辖")
+            {
+                continue;
+            }
+            add(d.name, Anchor::Division, &mut patterns, &mut kinds);
+            for s in short_forms(d.name, d.level) {
+                add(&s, Anchor::Division, &mut patterns, &mut kinds);
+            }
+        }
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(true)
+            .build(&patterns)
+            .map_err(|e| BuildError::Automaton {
+                what: "chinese-text",
+                reason: e.to_string(),
+            })?;
+        Ok(Self { ac, kinds })
+    }
+
+    pub(crate) fn scan(&self, env: &Env<'_>, sink: &mut Sink<'_>) {
+        let hay = env.hay;
+        let mut i = 0;
+        while let Some(na) = first_non_ascii(hay, i) {
+            let ls = env.line_start(na);
+            let le = memchr::memchr(b'\n', &hay[na..]).map_or(hay.len(), |p| na + p);
+            self.scan_line(env, sink, ls, le);
+            i = le + 1;
+            if i >= hay.len() {
+                break;
+            }
+        }
+    }
+
+    fn scan_line(&self, env: &Env<'_>, sink: &mut Sink<'_>, ls: usize, le: usize) {
+        let hay = env.hay;
+        let mut covered = ls;
+        for m in self.ac.find_iter(&hay[ls..le]) {
+            let (ms, me) = (ls + m.start(), ls + m.end());
+            if ms < covered {
+                continue;
+            }
+            match self.kinds[m.pattern().as_usize()] {
+                Anchor::NameCue => {
+                    let pos = skip_separators(hay, me, le);
+                    if let Some(end) = name_at(hay, pos, le) {
+                        let (score, why) = with_context(PiiType::CnName, 0.8, Some((Cat::Name, crate::context::Source::HotWord(pos - me))));
+                        sink.push(PiiType::CnName, pos, end, score, "surname_table+cue", || {
+                            let mut r = vec!["starts with a surname from the table, 2-4 characters".to_owned()];
+                            r.extend(why);
+                            r
+                        });
+                        covered = end;
+                    }
+                }
+                Anchor::Honorific => {
+                    if let Some(start) = name_before(hay, ls, ms) {
+                        sink.push(PiiType::CnName, start, ms, 0.75, "surname_table+honorific", || {
+                            vec!["surname and given name followed by 先生/女士/小姐".to_owned()]
+                        });
+                    }
+                }
+                Anchor::AddressCue => {
+                    let pos = skip_separators(hay, me, le);
+                    if let Some((end, score, validator)) = address_at(hay, pos, le, false) {
+                        sink.push(PiiType::CnAddress, pos, end, score + 0.05, validator, || {
+                            vec![format!("address grammar after an address cue (base {score:.2}, +0.05 cue)")]
+                        });
+                        covered = end;
+                    }
+                }
+                Anchor::Division => {
+                    if let Some((end, score, validator)) = address_at(hay, ms, le, true) {
+                        let ctx = env.context(ms);
+                        let (score, why) = with_context(PiiType::CnAddress, score, ctx);
+                        sink.push(PiiType::CnAddress, ms, end, score, validator, || {
+                            let mut r = vec!["starts with an administrative division and follows the address grammar".to_owned()];
+                            r.extend(why);
+                            r
+                        });
+                        covered = end;
+                    }
+                }
+                Anchor::PlateChar => {
+                    if let Some(end) = plate_at(hay, me) {
+                        let ctx = env.context(ms);
+                        let (score, why) = with_context(PiiType::CnPlate, 0.8, ctx);
+                        sink.push(PiiType::CnPlate, ms, end, score, "gb_plate_format", || {
+                            let mut r = vec!["province abbreviation, issuing-office letter, 5-6 serial characters".to_owned()];
+                            r.extend(why);
+                            r
+                        });
+                        covered = end;
+                    }
+                }
+                Anchor::NotName => {}
+            }
+        }
+        self.structured_names(env, sink, ls, le);
+    }
+
+    /// Names in CSV/TSV name columns and SQL `INSERT` name columns: the
+    /// whole cell is the name.
+    fn structured_names(&self, env: &Env<'_>, sink: &mut Sink<'_>, ls: usize, le: usize) {
+        let hay = env.hay;
+        let line = &hay[ls..le];
+        let mut cells: Vec<(usize, usize)> = Vec::new();
+        if let Some(sep) = env.doc.sep().filter(|_| env.doc.has_name_column()) {
+            let mut start = 0;
+            let mut quoted = false;
+            for (k, &b) in line.iter().enumerate() {
+                if b == b'"' {
+                    quoted = !quoted;
+                } else if b == sep && !quoted {
+                    cells.push((start, k));
+                    start = k + 1;
+                }
+            }
+            cells.push((start, line.len()));
+            cells.retain(|&(s, _)| env.doc.column(field_index(&line[..s], sep)) == Some(Cat::Name));
+        } else if line.len() > 12 && line[..12].eq_ignore_ascii_case(b"INSERT INTO ") {
+            let mut k = 0;
+            while let Some(q) = memchr::memchr(b'\'', &line[k..]) {
+                let s = k + q + 1;
+                let Some(len) = memchr::memchr(b'\'', &line[s..]) else { break };
+                cells.push((s, s + len));
+                k = s + len + 1;
+            }
+            cells.retain(|&(s, _)| env.column_of(ls + s) == Some(Cat::Name));
+        }
+        for (s, e) in cells {
+            let raw = &line[s..e];
+            let cell = trim_cell(raw);
+            let off = ls + s + (cell.as_ptr() as usize - raw.as_ptr() as usize);
+            let Ok(text) = std::str::from_utf8(cell) else { continue };
+            let n = text.chars().count();
+            // Header cells (收件人) name the column; they are not names.
+            if !(2..=4).contains(&n) || !text.chars().all(is_cjk) || env.hot.first_in(cell).is_some() {
+                continue;
+            }
+            let known = tables().surname_at(text).is_some_and(|l| l < n);
+            let score = if known { 0.9 } else { 0.6 };
+            sink.push(PiiType::CnName, off, off + cell.len(), score, "name_column", || {
+                vec![format!(
+                    "whole cell of a name column, {}",
+                    if known { "known surname" } else { "surname not in the table" }
+                )]
+            });
+        }
+    }
+}
+
+fn first_non_ascii(hay: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(chunk) = hay.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let t = u64::from_le_bytes(w) & 0x8080_8080_8080_8080;
+        if t != 0 {
+            return Some(i + (t.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay[i.min(hay.len())..]
+        .iter()
+        .position(|b| !b.is_ascii())
+        .map(|p| i + p)
+}
+
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
+}
+
+/// Decodes the character at `i`, if it is valid UTF-8.
+fn char_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
+    let lead = *hay.get(i)?;
+    let len = match lead {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => return None,
+    };
+    let s = std::str::from_utf8(hay.get(i..i + len)?).ok()?;
+    s.chars().next().map(|c| (c, len))
+}
+
+/// Skips what separates a cue from its value: spaces, colons, quotes, `=`,
+/// and the verbs 为/是/叫.
+fn skip_separators(hay: &[u8], mut i: usize, le: usize) -> usize {
+    let start = i;
+    while i < le && i - start < 16 {
+        match char_at(hay, i) {
+            Some((' ' | '\t' | ':' | '：' | '"' | '\'' | '=' | '为' | '是' | '叫' | '】' | ']' | '[' | '【', l)) => {
+                i += l;
+            }
+            _ => break,
+        }
+    }
+    i
+}
+
+fn starts_with_any(hay: &[u8], i: usize, words: &[&str]) -> bool {
+    words.iter().any(|w| hay[i..].starts_with(w.as_bytes()))
+}
+
+/// A full name (surname plus one or two given characters) starting at `pos`.
+fn name_at(hay: &[u8], pos: usize, le: usize) -> Option<usize> {
+    let mut chars: Vec<(char, usize)> = Vec::with_capacity(6);
+    let mut i = pos;
+    while i < le && chars.len() < 6 {
+        match char_at(hay, i) {
+            Some((c, l)) if is_cjk(c) => {
+                chars.push((c, i));
+                i += l;
+            }
+            _ => break,
+        }
+    }
+    if chars.len() < 2 {
+        return None;
+    }
+    let text = std::str::from_utf8(&hay[pos..i]).ok()?;
+    let surname = tables().surname_at(text)?;
+    let mut n = chars.len().min(surname + 2);
+    for k in surname..n {
+        let at = chars[k].1;
+        if starts_with_any(hay, at, STOP_WORDS) || (k > surname && STOP_CHARS.contains(chars[k].0)) {
+            n = k;
+            break;
+        }
+    }
+    if n < surname + 1 {
+        return None;
+    }
+    Some(chars.get(n).map_or(i, |&(_, at)| at))
+}
+
+/// A full name ending right before an honorific at `end`.
+fn name_before(hay: &[u8], ls: usize, end: usize) -> Option<usize> {
+    // Collect up to five CJK characters before `end`.
+    let mut starts: Vec<usize> = Vec::with_capacity(5);
+    let mut i = end;
+    while i > ls && starts.len() < 5 {
+        let mut s = i - 1;
+        while s > ls && (hay[s] & 0xC0) == 0x80 {
+            s -= 1;
+        }
+        match char_at(hay, s) {
+            Some((c, _)) if is_cjk(c) => {
+                starts.push(s);
+                i = s;
+            }
+            _ => break,
+        }
+    }
+    let boundary_before = |s: usize| -> bool {
+        match starts.iter().position(|&x| x == s) {
+            Some(k) if k + 1 < starts.len() => char_at(hay, starts[k + 1])
+                .is_some_and(|(c, _)| STOP_CHARS.contains(c)),
+            _ => true,
+        }
+    };
+    let t = tables();
+    // Compound surname + two given, surname + two given, then surname + one.
+    for (len, surname_len) in [(4usize, 2usize), (3, 2), (3, 1), (2, 1)] {
+        let Some(&s) = starts.get(len - 1) else { continue };
+        let text = std::str::from_utf8(&hay[s..end]).ok()?;
+        if t.surname_at(text) != Some(surname_len) {
+            continue;
+        }
+        // A compound surname is distinctive enough on its own; a single one
+        // must not be the second half of a compound (欧|阳娜娜).
+        let inside_compound = starts.get(len).is_some_and(|&before| {
+            std::str::from_utf8(&hay[before..end])
+                .is_ok_and(|t2| tables().surname_at(t2) == Some(2))
+        });
+        let single_plus_two = len == 3 && surname_len == 1;
+        if surname_len == 2 || (!inside_compound && (single_plus_two || boundary_before(s))) {
+            return Some(s);
+        }
+    }
+    None
+}
+
+/// An address starting at `pos`. `from_division` says whether `pos` is an
+/// administrative-division name (otherwise it follows an address cue).
+/// Returns the end, the base score and the validator.
+fn address_at(hay: &[u8], pos: usize, le: usize, from_division: bool) -> Option<(usize, f32, &'static str)> {
+    let max_end = le.min(pos + 240);
+    let mut i = pos;
+    let mut last_terminal = None;
+    let mut road_end = None;
+    let mut has_number_unit = false;
+    let mut prev_numeric = false;
+    let mut prev_char = '\0';
+    let mut letters = 0;
+    while i < max_end {
+        let Some((c, l)) = char_at(hay, i) else { break };
+        if c.is_ascii_digit() {
+            prev_numeric = true;
+            letters = 0;
+        } else if c.is_ascii_alphabetic() {
+            letters += 1;
+            if letters > 4 {
+                break;
+            }
+        } else if matches!(c, '-' | '#' | '－' | '—') {
+            prev_numeric = false;
+        } else if c == ' ' {
+            let next_cjk = char_at(hay, i + 1).is_some_and(|(n, _)| is_cjk(n));
+            if !(next_cjk && "省市区县镇乡".contains(prev_char)) {
+                break;
+            }
+        } else if is_cjk(c) {
+            if i > pos && starts_with_any(hay, i, ADDRESS_STOPS) {
+                break;
+            }
+            if NUMBER_UNITS.contains(c) && prev_numeric {
+                has_number_unit = true;
+                last_terminal = Some(i + l);
+            } else if PLACE_UNITS.contains(c) && i > pos {
+                last_terminal = Some(i + l);
+            }
+            if ROAD_UNITS.contains(c) && i > pos {
+                road_end = Some(i + l);
+            }
+            prev_numeric = CN_NUMERALS.contains(c);
+            letters = 0;
+        } else {
+            break;
+        }
+        prev_char = c;
+        i += l;
+    }
+    let road = road_end.is_some();
+    match (from_division, has_number_unit, road) {
+        (true, true, _) => last_terminal.map(|e| (e, 0.9, "division_dictionary+address_grammar")),
+        (true, false, true) => {
+            let end = last_terminal.max(road_end)?;
+            Some((end, 0.65, "division_dictionary+road"))
+        }
+        (false, true, true) => last_terminal.map(|e| (e, 0.7, "address_grammar+cue")),
+        _ => None,
+    }
+}
+
+/// A plate's letters after its province character (which ends at `i`).
+fn plate_at(hay: &[u8], mut i: usize) -> Option<usize> {
+    let office = *hay.get(i)?;
+    if !office.is_ascii_uppercase() || matches!(office, b'I' | b'O') {
+        return None;
+    }
+    i += 1;
+    if hay.get(i..i + 2) == Some(&[0xC2, 0xB7]) {
+        i += 2;
+    } else if matches!(hay.get(i), Some(b' ' | b'-')) {
+        i += 1;
+    }
+    let s = i;
+    while i < hay.len() && (hay[i].is_ascii_digit() || hay[i].is_ascii_uppercase()) && i - s < 7 {
+        i += 1;
+    }
+    let serial = &hay[s..i];
+    if hay.get(i).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    if serial.iter().any(|b| matches!(b, b'I' | b'O')) {
+        return None;
+    }
+    let digits = serial.iter().filter(|b| b.is_ascii_digit()).count();
+    let ok = match serial.len() {
+        5 => digits >= 3,
+        // New-energy plates: D/F then a letter or digit and four digits, or
+        // five digits then D/F.
+        6 => {
+            (matches!(serial[0], b'D' | b'F') && serial[2..].iter().all(u8::is_ascii_digit))
+                || (serial[..5].iter().all(u8::is_ascii_digit) && matches!(serial[5], b'D' | b'F'))
+        }
+        _ => false,
+    };
+    ok.then_some(i)
+}

@@ -1,0 +1,129 @@
+//! E-mail addresses (found around `@`) and IPv6 addresses (found around `:`).
+
+use std::net::Ipv6Addr;
+
+use memchr::memchr_iter;
+
+use crate::context::Env;
+use crate::numbers::with_context;
+use crate::{PiiType, Sink};
+
+fn is_local_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+/// Top-level domains that are really file extensions (`icon@2x.png`).
+const FILE_EXTENSIONS: &[&[u8]] = &[
+    b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"js", b"css", b"map", b"ico",
+];
+
+pub(crate) fn scan_emails(env: &Env<'_>, sink: &mut Sink<'_>) {
+    let hay = env.hay;
+    let mut resume = 0;
+    for at in memchr_iter(b'@', hay) {
+        if at < resume {
+            continue;
+        }
+        let mut s = at;
+        while s > 0 && is_local_char(hay[s - 1]) && at - s < 64 {
+            s -= 1;
+        }
+        while s < at && matches!(hay[s], b'.' | b'-' | b'+') {
+            s += 1;
+        }
+        let mut e = at + 1;
+        while e < hay.len() && is_domain_char(hay[e]) && e - at < 255 {
+            e += 1;
+        }
+        while e > at + 1 && matches!(hay[e - 1], b'.' | b'-') {
+            e -= 1;
+        }
+        if s == at || e <= at + 1 {
+            continue;
+        }
+        let local = &hay[s..at];
+        let domain = &hay[at + 1..e];
+        if local.starts_with(b".") || local.ends_with(b".") || local.windows(2).any(|w| w == b"..") {
+            continue;
+        }
+        let labels: Vec<&[u8]> = domain.split(|&b| b == b'.').collect();
+        let Some(tld) = labels.last() else { continue };
+        if labels.len() < 2
+            || labels.iter().any(|l| l.is_empty() || l.len() > 63 || l.starts_with(b"-") || l.ends_with(b"-"))
+            || tld.len() < 2
+            || !tld.iter().all(u8::is_ascii_alphabetic)
+            || FILE_EXTENSIONS.iter().any(|x| tld.eq_ignore_ascii_case(x))
+        {
+            continue;
+        }
+        let ctx = env.context(s);
+        let (score, why) = with_context(PiiType::Email, 0.9, ctx);
+        sink.push(PiiType::Email, s, e, score, "email_syntax", || {
+            let mut r = vec!["local@domain with a valid alphabetic top-level domain".to_owned()];
+            r.extend(why);
+            r
+        });
+        resume = e;
+    }
+}
+
+fn is_v6_char(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>) {
+    let hay = env.hay;
+    let mut resume = 0;
+    for colon in memchr_iter(b':', hay) {
+        if colon < resume {
+            continue;
+        }
+        let mut s = colon;
+        while s > 0 && is_v6_char(hay[s - 1]) && colon - s < 40 {
+            s -= 1;
+        }
+        let mut e = colon;
+        while e < hay.len() && is_v6_char(hay[e]) && e - s < 46 {
+            e += 1;
+        }
+        resume = e;
+        // Trailing dots and a leading/trailing lone colon are punctuation.
+        while e > s && hay[e - 1] == b'.' {
+            e -= 1;
+        }
+        while s < e && hay[s] == b'.' {
+            s += 1;
+        }
+        let before = s.checked_sub(1).map(|i| hay[i]);
+        let after = hay.get(e).copied();
+        if before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            continue;
+        }
+        let cand = &hay[s..e];
+        let colons = cand.iter().filter(|&&b| b == b':').count();
+        let hex = cand.iter().filter(|b| b.is_ascii_hexdigit()).count();
+        if colons < 2 || hex < 4 {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(cand) else { continue };
+        let Ok(addr) = text.parse::<Ipv6Addr>() else { continue };
+        // `::` alone or tiny values are syntax, not addresses; a compressed
+        // address needs at least two non-zero groups.
+        if addr.segments().iter().filter(|&&g| g != 0).count() < 2 {
+            continue;
+        }
+        let ctx = env.context(s);
+        let (score, why) = with_context(PiiType::Ipv6, 0.85, ctx);
+        sink.push(PiiType::Ipv6, s, e, score, "ipv6_parse", || {
+            let mut r = vec!["parses as an IPv6 address".to_owned()];
+            r.extend(why);
+            r
+        });
+    }
+}

@@ -1,0 +1,577 @@
+//! The number pass: maximal digit runs, joined into groups by single spaces
+//! or dashes, validated per type and scored by their context.
+//!
+//! A run is only ever looked at whole: `13812345678` inside
+//! `31381234567800001234` is never a phone, unlike with `\b`-based patterns,
+//! and a number glued to CJK text (`电话13812345678`) is found, because only
+//! ASCII letters and digits glue.
+
+use crate::context::{Cat, Env, Source};
+use crate::validate::{self, CardIssuer};
+use crate::{PiiType, Sink};
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Position of the next ASCII digit at or after `i`, eight bytes at a time.
+pub(crate) fn find_digit(hay: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(chunk) = hay.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Per-byte test for 0x2F < b < 0x3A ("hasbetween" from Sean Anderson's
+        // bit-twiddling hacks); no byte borrows or carries into the next.
+        let low7 = w & (LO * 127);
+        let t = (LO * (127 + 0x3A)).wrapping_sub(low7) & !w & low7.wrapping_add(LO * (127 - 0x2F)) & HI;
+        if t != 0 {
+            return Some(i + (t.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay[i.min(hay.len())..]
+        .iter()
+        .position(u8::is_ascii_digit)
+        .map(|p| i + p)
+}
+
+fn run_end(hay: &[u8], mut i: usize) -> usize {
+    while i < hay.len() && hay[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+fn is_alnum(b: Option<&u8>) -> bool {
+    b.is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// Scans `env.hay` for numeric personal data.
+pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>) {
+    let mut i = 0;
+    while let Some(p) = find_digit(env.hay, i) {
+        let next = number_at(env, sink, p);
+        debug_assert!(next > p);
+        i = next.max(p + 1);
+    }
+}
+
+/// The type a context category vouches for.
+fn cat_of(kind: PiiType) -> Cat {
+    match kind {
+        PiiType::CnMobile | PiiType::CnLandline => Cat::Phone,
+        PiiType::CnResidentId => Cat::Id,
+        PiiType::BankCard => Cat::Card,
+        PiiType::Email => Cat::Email,
+        PiiType::CnName => Cat::Name,
+        PiiType::CnAddress => Cat::Address,
+        PiiType::WaybillNo => Cat::Waybill,
+        PiiType::CnPlate => Cat::Plate,
+        PiiType::CnPassport => Cat::Passport,
+        PiiType::Ipv4 | PiiType::Ipv6 => Cat::Ip,
+    }
+}
+
+fn is_numeric_cat(cat: Cat) -> bool {
+    matches!(
+        cat,
+        Cat::Phone | Cat::Id | Cat::Card | Cat::Waybill | Cat::Passport
+    )
+}
+
+/// Adjusts a base score by context; returns the score and a reason.
+pub(crate) fn with_context(
+    kind: PiiType,
+    base: f32,
+    ctx: Option<(Cat, Source)>,
+) -> (f32, Option<String>) {
+    let Some((cat, source)) = ctx else {
+        return (base, None);
+    };
+    let place = match source {
+        Source::Column => "column header".to_owned(),
+        Source::HotWord(d) => format!("hot word {d} bytes before"),
+    };
+    if cat == cat_of(kind) {
+        (base + 0.15, Some(format!("{place} names {kind} (+0.15)")))
+    } else if cat == Cat::Negative {
+        (
+            base - 0.45,
+            Some(format!("{place} names a non-personal number (-0.45)")),
+        )
+    } else if is_numeric_cat(cat) && is_numeric_cat(cat_of(kind)) {
+        (
+            base - 0.15,
+            Some(format!("{place} names another kind of number (-0.15)")),
+        )
+    } else {
+        (base, None)
+    }
+}
+
+struct Candidate {
+    kind: PiiType,
+    base: f32,
+    validator: &'static str,
+    needs_context: bool,
+}
+
+fn push_best(
+    env: &Env<'_>,
+    sink: &mut Sink<'_>,
+    start: usize,
+    end: usize,
+    cands: &[Candidate],
+) -> bool {
+    if cands.is_empty() {
+        return false;
+    }
+    let ctx = env.context(start);
+    let mut best: Option<(f32, &Candidate, Option<String>)> = None;
+    for c in cands {
+        if c.needs_context && ctx.map(|(cat, _)| cat) != Some(cat_of(c.kind)) {
+            continue;
+        }
+        let (score, why) = with_context(c.kind, c.base, ctx);
+        if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+            best = Some((score, c, why));
+        }
+    }
+    let Some((score, c, why)) = best else {
+        return false;
+    };
+    let before = sink.out.len();
+    sink.push(c.kind, start, end, score, c.validator, || {
+        let mut r = vec![format!("{} validated by {} (base {:.2})", c.kind, c.validator, c.base)];
+        r.extend(why);
+        r
+    });
+    sink.out.len() > before
+}
+
+/// Handles the digit run starting at `p`; returns where scanning resumes.
+fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
+    let hay = env.hay;
+    let e = run_end(hay, p);
+    let prev = p.checked_sub(1).map(|i| hay[i]);
+    let next = hay.get(e).copied();
+
+    if prev.is_some_and(|b| b.is_ascii_alphabetic()) {
+        return letter_prefixed(env, sink, p);
+    }
+    if prev == Some(b'.') && p >= 2 && hay[p - 2].is_ascii_digit() {
+        return skip_dotted(hay, p);
+    }
+    if prev == Some(b':') && p >= 2 && hay[p - 2].is_ascii_hexdigit() {
+        // Part of a time (12:30:45) or an IPv6 address (handled elsewhere).
+        return e;
+    }
+    if let Some(n) = next {
+        if n.is_ascii_alphabetic() {
+            if e - p == 17 && (n == b'X' || n == b'x') && !is_alnum(hay.get(e + 1)) {
+                let id = &hay[p..=e];
+                if let Some(check) = validate::resident_id(id) {
+                    let base = if check.county_known { 0.95 } else { 0.9 };
+                    push_best(env, sink, p, e + 1, &[Candidate {
+                        kind: PiiType::CnResidentId,
+                        base,
+                        validator: "gb11643_mod11_2+region+birthdate",
+                        needs_context: false,
+                    }]);
+                }
+                return e + 1;
+            }
+            return skip_alnum(hay, e);
+        }
+        if n == b'.' && hay.get(e + 1).is_some_and(u8::is_ascii_digit) {
+            if let Some(end) = ipv4_at(hay, p) {
+                push_best(env, sink, p, end, &[Candidate {
+                    kind: PiiType::Ipv4,
+                    base: 0.85,
+                    validator: "ipv4_dotted_quad",
+                    needs_context: false,
+                }]);
+                return end;
+            }
+            return skip_dotted(hay, p);
+        }
+    }
+
+    if let Some(end) = parenthesised_landline(env, sink, p, e) {
+        return end;
+    }
+
+    // Gather up to five groups joined by one consistent separator.
+    let mut groups: [(usize, usize); 5] = [(p, e); 5];
+    let mut count = 1;
+    let mut sep = None;
+    let mut j = e;
+    while count < 5 {
+        let Some(&s) = hay.get(j) else { break };
+        // The separator after the first group may differ from the rest
+        // (`+86 138-1234-5678`); the rest must agree.
+        if !(s == b' ' || s == b'-') || sep.is_some_and(|x| x != s) {
+            break;
+        }
+        if !hay.get(j + 1).is_some_and(u8::is_ascii_digit) {
+            break;
+        }
+        let ge = run_end(hay, j + 1);
+        groups[count] = (j + 1, ge);
+        if count >= 2 {
+            sep = Some(s);
+        }
+        count += 1;
+        j = ge;
+    }
+    let plus = prev == Some(b'+');
+    for k in (1..=count).rev() {
+        let (_, end) = groups[k - 1];
+        // A group list glued to letters or continuing as a decimal is not a
+        // number we know.
+        if k > 1 && (is_alnum(hay.get(end)) || (hay.get(end) == Some(&b'.') && hay.get(end + 1).is_some_and(u8::is_ascii_digit))) {
+            continue;
+        }
+        let mut digits = [0u8; 40];
+        let mut lens = [0usize; 5];
+        let mut nd = 0;
+        let mut fits = true;
+        for (g, len) in groups[..k].iter().zip(lens.iter_mut()) {
+            let d = &hay[g.0..g.1];
+            if nd + d.len() > digits.len() {
+                fits = false;
+                break;
+            }
+            digits[nd..nd + d.len()].copy_from_slice(d);
+            nd += d.len();
+            *len = d.len();
+        }
+        if !fits {
+            continue;
+        }
+        let cands = interpret(&digits[..nd], &lens[..k], plus);
+        let start = if plus { p - 1 } else { p };
+        if !cands.is_empty() {
+            if push_best(env, sink, start, end, &cands) || k == 1 {
+                return end;
+            }
+        }
+    }
+    e
+}
+
+/// The types a digit string with these group lengths could be.
+fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let grouped = lens.len() > 1;
+
+    // Country code 86 / 0086, as its own group or glued to the number.
+    let (cc, rest, rest_lens): (bool, &[u8], &[usize]) = if grouped
+        && ((lens[0] == 2 && d.starts_with(b"86")) || (lens[0] == 4 && d.starts_with(b"0086")))
+    {
+        (true, &d[lens[0]..], &lens[1..])
+    } else if !grouped && d.len() == 13 && d.starts_with(b"86") && d[2] == b'1' {
+        (true, &d[2..], &lens[..0])
+    } else if !grouped && d.len() == 15 && d.starts_with(b"0086") {
+        (true, &d[4..], &lens[..0])
+    } else {
+        (false, d, lens)
+    };
+    if plus && !cc {
+        // `+` followed by something that is not +86: a foreign number.
+        return out;
+    }
+
+    // Mobile.
+    let mobile_shape = matches!(rest_lens, [] | [11] | [3, 4, 4] | [3, 8] | [7, 4]);
+    if mobile_shape && validate::cn_mobile(rest) {
+        out.push(Candidate {
+            kind: PiiType::CnMobile,
+            base: if cc || grouped { 0.88 } else { 0.82 },
+            validator: "cn_mobile_segment",
+            needs_context: false,
+        });
+        return out;
+    }
+
+    // Landline.
+    if cc {
+        let mut with_zero = [0u8; 16];
+        if rest.len() < with_zero.len() {
+            with_zero[0] = b'0';
+            with_zero[1..=rest.len()].copy_from_slice(rest);
+            let shape_ok = match rest_lens {
+                [] => true,
+                [a, ..] => (2..=3).contains(a),
+            };
+            if shape_ok {
+                if let Some((area, _)) = validate::cn_landline(&with_zero[..=rest.len()]) {
+                    if rest_lens.first().is_none_or(|&a| a + 1 == area) {
+                        out.push(Candidate {
+                            kind: PiiType::CnLandline,
+                            base: 0.75,
+                            validator: "cn_area_code",
+                            needs_context: false,
+                        });
+                    }
+                }
+            }
+        }
+        return out;
+    }
+    if let Some((area, _)) = validate::cn_landline(d) {
+        let shape = match lens {
+            [_] => Some(0.5),
+            [a, _] if *a == area => Some(0.7),
+            [a, b, 4] if *a == area && (3..=4).contains(b) => Some(0.7),
+            _ => None,
+        };
+        if let Some(base) = shape {
+            out.push(Candidate {
+                kind: PiiType::CnLandline,
+                base,
+                validator: "cn_area_code",
+                needs_context: false,
+            });
+        }
+    }
+
+    // Resident ID (18 digits, or 6-8-4; legacy 15).
+    if matches!(lens, [18] | [6, 8, 4] | [15]) {
+        if let Some(check) = validate::resident_id(d) {
+            let base = match (check.legacy, check.county_known) {
+                (false, true) => 0.95,
+                (false, false) => 0.9,
+                (true, true) => 0.55,
+                (true, false) => 0.35,
+            };
+            out.push(Candidate {
+                kind: PiiType::CnResidentId,
+                base,
+                validator: if check.legacy {
+                    "gb11643_legacy15+region+birthdate"
+                } else {
+                    "gb11643_mod11_2+region+birthdate"
+                },
+                needs_context: false,
+            });
+        }
+    }
+
+    // Payment cards.
+    let card_shape = match lens {
+        [n] => (15..=19).contains(n),
+        [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 4, 4, 4, 2] | [4, 6, 5] | [6, 13] => true,
+        _ => false,
+    };
+    if card_shape {
+        if let Some(issuer) = validate::bank_card(d) {
+            let base = match issuer {
+                CardIssuer::Domestic => 0.78,
+                CardIssuer::International => 0.62,
+            } + if grouped { 0.1 } else { 0.0 };
+            out.push(Candidate {
+                kind: PiiType::BankCard,
+                base,
+                validator: match issuer {
+                    CardIssuer::Domestic => "luhn+cn_issuer_bin",
+                    CardIssuer::International => "luhn+issuer_prefix",
+                },
+                needs_context: false,
+            });
+        }
+    }
+
+    // Digit-only waybills (ZTO, Yunda, STO, EMS, ...): indistinguishable from
+    // other numbers without a waybill key, header or carrier name nearby.
+    if let [n] = lens {
+        if (10..=15).contains(n) {
+            out.push(Candidate {
+                kind: PiiType::WaybillNo,
+                base: 0.7,
+                validator: "carrier_digits+context",
+                needs_context: true,
+            });
+        }
+    }
+    out
+}
+
+/// `(021)64561234`, `（0755）8601 3388`.
+fn parenthesised_landline(env: &Env<'_>, sink: &mut Sink<'_>, p: usize, e: usize) -> Option<usize> {
+    let hay = env.hay;
+    let open = if p >= 1 && hay[p - 1] == b'(' {
+        p - 1
+    } else if p >= 3 && &hay[p - 3..p] == "（".as_bytes() {
+        p - 3
+    } else {
+        return None;
+    };
+    if !(3..=4).contains(&(e - p)) || hay[p] != b'0' {
+        return None;
+    }
+    let mut j = if hay.get(e) == Some(&b')') {
+        e + 1
+    } else if hay.get(e..e + 3) == Some("）".as_bytes()) {
+        e + 3
+    } else {
+        return None;
+    };
+    if matches!(hay.get(j), Some(b' ' | b'-')) {
+        j += 1;
+    }
+    let l1 = run_end(hay, j);
+    let mut end = l1;
+    let mut local: Vec<u8> = hay[j..l1].to_vec();
+    if l1 - j <= 4 && hay.get(l1) == Some(&b' ') && hay.get(l1 + 1).is_some_and(u8::is_ascii_digit) {
+        end = run_end(hay, l1 + 1);
+        local.extend_from_slice(&hay[l1 + 1..end]);
+    }
+    if local.is_empty() || is_alnum(hay.get(end)) {
+        return None;
+    }
+    let mut full = hay[p..e].to_vec();
+    full.extend_from_slice(&local);
+    let (area, _) = validate::cn_landline(&full)?;
+    if area != e - p {
+        return None;
+    }
+    push_best(env, sink, open, end, &[Candidate {
+        kind: PiiType::CnLandline,
+        base: 0.75,
+        validator: "cn_area_code",
+        needs_context: false,
+    }]);
+    Some(end)
+}
+
+/// A dotted quad starting at `p`, strictly parsed, with clean boundaries.
+fn ipv4_at(hay: &[u8], p: usize) -> Option<usize> {
+    if p > 0 && (hay[p - 1].is_ascii_alphanumeric() || hay[p - 1] == b'.') {
+        return None;
+    }
+    let mut i = p;
+    for octet in 0..4 {
+        let e = run_end(hay, i);
+        let len = e - i;
+        if len == 0 || len > 3 || (len > 1 && hay[i] == b'0') {
+            return None;
+        }
+        let v: u32 = hay[i..e].iter().fold(0, |a, &b| a * 10 + u32::from(b - b'0'));
+        if v > 255 {
+            return None;
+        }
+        i = e;
+        if octet < 3 {
+            if hay.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    let after = hay.get(i).copied();
+    if after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || (after == Some(b'.') && hay.get(i + 1).is_some_and(u8::is_ascii_digit))
+    {
+        return None;
+    }
+    Some(i)
+}
+
+fn skip_dotted(hay: &[u8], mut i: usize) -> usize {
+    while i < hay.len() && (hay[i].is_ascii_digit() || hay[i] == b'.') {
+        i += 1;
+    }
+    i
+}
+
+fn skip_alnum(hay: &[u8], mut i: usize) -> usize {
+    while i < hay.len() && (hay[i].is_ascii_alphanumeric() || hay[i] == b'_') {
+        i += 1;
+    }
+    i
+}
+
+/// Tokens whose digits follow ASCII letters: carrier-prefixed waybills,
+/// UPU S10 items, passports. Returns the end of the whole token.
+fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
+    let hay = env.hay;
+    let mut ts = p;
+    while ts > 0 && hay[ts - 1].is_ascii_alphabetic() && p - ts < 5 {
+        ts -= 1;
+    }
+    let te = skip_alnum(hay, p);
+    if ts > 0 && (hay[ts - 1].is_ascii_alphanumeric() || hay[ts - 1] == b'_') {
+        return te;
+    }
+    let token = &hay[ts..te];
+    let letters = &hay[ts..p];
+    let e = run_end(hay, p);
+    let digits = e - p;
+    let tail = &hay[e..te];
+
+    let cand = if tail.is_empty() {
+        match letters {
+            b"SF" if (12..=15).contains(&digits) => Some((PiiType::WaybillNo, 0.88, "carrier_prefix_sf", false)),
+            b"YT" if (13..=15).contains(&digits) => Some((PiiType::WaybillNo, 0.88, "carrier_prefix_yto", false)),
+            b"JT" if (13..=15).contains(&digits) => Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jt", false)),
+            b"DPK" if (10..=13).contains(&digits) => Some((PiiType::WaybillNo, 0.85, "carrier_prefix_deppon", false)),
+            [b'J', b'D', rest @ ..]
+                if rest.len() <= 2
+                    && rest.iter().all(u8::is_ascii_uppercase)
+                    && (11..=15).contains(&digits) =>
+            {
+                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jd", false))
+            }
+            [b'E' | b'G'] if digits == 8 => Some((PiiType::CnPassport, 0.45, "cn_passport_format", false)),
+            [b'E', l] if digits == 7 && l.is_ascii_uppercase() && !matches!(l, b'I' | b'O') => {
+                Some((PiiType::CnPassport, 0.45, "cn_passport_format", false))
+            }
+            _ => None,
+        }
+    } else if token.len() == 13 && letters.len() == 2 && validate::upu_s10(token) {
+        Some((PiiType::WaybillNo, 0.9, "upu_s10_check_digit", false))
+    } else {
+        None
+    };
+    if let Some((kind, base, validator, needs_context)) = cand {
+        push_best(env, sink, ts, te, &[Candidate {
+            kind,
+            base,
+            validator,
+            needs_context,
+        }]);
+    }
+    te
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_digit_matches_naive() {
+        let samples: &[&[u8]] = &[
+            b"",
+            b"abc",
+            b"abcdefgh9",
+            b"\xff\xfe/:0",
+            "电话13812345678".as_bytes(),
+            b"////////::::::::0",
+        ];
+        for s in samples {
+            for start in 0..=s.len() {
+                let naive = s[start..].iter().position(u8::is_ascii_digit).map(|p| p + start);
+                assert_eq!(find_digit(s, start), naive, "{s:?} from {start}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn find_digit_agrees_with_naive(bytes: Vec<u8>, start in 0usize..64) {
+            let start = start.min(bytes.len());
+            let naive = bytes[start..].iter().position(u8::is_ascii_digit).map(|p| p + start);
+            proptest::prop_assert_eq!(find_digit(&bytes, start), naive);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Fact tables shipped with the detector (see `data/SOURCES.md`): mobile
+//! segments, area codes, surnames and the administrative-division list.
+//!
+//! They are parsed once, on first use, from text compiled into the binary.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+const DIVISIONS: &str = include_str!("../data/divisions.tsv");
+const AREA_CODES: &str = include_str!("../data/area_codes.txt");
+const MOBILE_SEGMENTS: &str = include_str!("../data/mobile_segments.txt");
+const SURNAMES: &str = include_str!("../data/surnames.txt");
+
+/// Level of an administrative division.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Province, autonomous region or municipality (2-digit code).
+    Province,
+    /// Prefecture-level city (4-digit code).
+    City,
+    /// County or district (6-digit code).
+    County,
+    /// Township, town or street office (9-digit code).
+    Township,
+}
+
+/// One administrative division.
+#[derive(Debug, Clone)]
+pub struct Division {
+    /// Its code (2, 4, 6 or 9 digits).
+    pub code: u64,
+    /// Its official name.
+    pub name: &'static str,
+    /// Its level.
+    pub level: Level,
+}
+
+/// The parsed tables.
+#[derive(Debug)]
+pub struct Tables {
+    mobile: [bool; 200],
+    area_codes: HashSet<&'static str>,
+    counties: HashSet<u32>,
+    /// Compound (two-character) surnames.
+    pub compound_surnames: HashSet<&'static str>,
+    /// Single-character surnames.
+    pub surnames: HashSet<char>,
+    /// Every division, in file order.
+    pub divisions: Vec<Division>,
+    by_code: HashMap<u64, usize>,
+}
+
+fn data_lines(text: &'static str) -> impl Iterator<Item = &'static str> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+}
+
+impl Tables {
+    fn load() -> Self {
+        let mut mobile = [false; 200];
+        for seg in data_lines(MOBILE_SEGMENTS).flat_map(str::split_whitespace) {
+            if let Ok(n) = seg.parse::<usize>() {
+                if n < mobile.len() {
+                    mobile[n] = true;
+                }
+            }
+        }
+        let area_codes = data_lines(AREA_CODES)
+            .flat_map(str::split_whitespace)
+            .collect();
+        let mut compound_surnames = HashSet::new();
+        let mut surnames = HashSet::new();
+        for s in data_lines(SURNAMES).flat_map(str::split_whitespace) {
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => {
+                    surnames.insert(c);
+                }
+                (Some(_), Some(_)) => {
+                    compound_surnames.insert(s);
+                }
+                _ => {}
+            }
+        }
+        let mut divisions = Vec::new();
+        let mut counties = HashSet::new();
+        let mut by_code = HashMap::new();
+        for line in data_lines(DIVISIONS) {
+            let Some((code, name)) = line.split_once('\t') else {
+                continue;
+            };
+            let Ok(num) = code.parse::<u64>() else {
+                continue;
+            };
+            let level = match code.len() {
+                2 => Level::Province,
+                4 => Level::City,
+                6 => Level::County,
+                9 => Level::Township,
+                _ => continue,
+            };
+            if level == Level::County {
+                counties.insert(num as u32);
+            }
+            by_code.insert(num, divisions.len());
+            divisions.push(Division {
+                code: num,
+                name,
+                level,
+            });
+        }
+        Self {
+            mobile,
+            area_codes,
+            counties,
+            compound_surnames,
+            surnames,
+            divisions,
+            by_code,
+        }
+    }
+
+    /// Whether a 3-digit prefix is an allocated mobile segment.
+    pub fn is_mobile_segment(&self, prefix: u32) -> bool {
+        self.mobile.get(prefix as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether `code` (with its leading 0) is a real area code.
+    pub fn is_area_code(&self, code: &[u8]) -> bool {
+        std::str::from_utf8(code).is_ok_and(|c| self.area_codes.contains(c))
+    }
+
+    /// Whether a 6-digit code is a county in the division list.
+    pub fn is_county_code(&self, code: u32) -> bool {
+        self.counties.contains(&code)
+    }
+
+    /// Looks a division up by code.
+    pub fn division(&self, code: u64) -> Option<&Division> {
+        self.by_code.get(&code).map(|&i| &self.divisions[i])
+    }
+
+    /// Whether `c` starts a surname: single surnames, or the first character
+    /// of a compound one. Returns the surname's length in characters.
+    pub fn surname_at(&self, text: &str) -> Option<usize> {
+        let mut chars = text.chars();
+        let first = chars.next()?;
+        if let Some(second) = chars.next() {
+            let mut buf = [0u8; 8];
+            let a = first.encode_utf8(&mut buf).len();
+            let b = second.encode_utf8(&mut buf[a..]).len();
+            if let Ok(pair) = std::str::from_utf8(&buf[..a + b]) {
+                if self.compound_surnames.contains(pair) {
+                    return Some(2);
+                }
+            }
+        }
+        self.surnames.contains(&first).then_some(1)
+    }
+}
+
+/// The shared tables, parsed on first use.
+pub fn tables() -> &'static Tables {
+    static TABLES: OnceLock<Tables> = OnceLock::new();
+    TABLES.get_or_init(Tables::load)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_load() {
+        let t = tables();
+        assert!(t.divisions.len() > 40_000);
+        assert!(t.is_county_code(440305), "深圳市南山区");
+        assert_eq!(t.division(44).map(|d| d.name), Some("广东省"));
+        assert!(t.is_area_code(b"0755"));
+        assert!(!t.is_area_code(b"0000"));
+        assert!(t.is_mobile_segment(138));
+        assert!(!t.is_mobile_segment(120));
+        assert_eq!(t.surname_at("欧阳娜娜"), Some(2));
+        assert_eq!(t.surname_at("王小明"), Some(1));
+        assert_eq!(t.surname_at("我们"), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! Command-line definitions (clap derive). Each subcommand appears here only
+//! once it really works.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// parcelguard keeps the personal data on parcel waybills sealed.
+///
+/// Start with `parcelguard init`, then find personal data that escaped into
+/// logs and exports with `parcelguard scan DIR`, and write cleaned copies
+/// with `parcelguard redact FILE -o OUT`.
+#[derive(Debug, Parser)]
+#[command(name = "parcelguard", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after any subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Configuration file [env: PARCELGUARD_CONFIG] [default: ./parcelguard.toml if present].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding keys and the database [env: PARCELGUARD_DATA_DIR] [default: ./parcelguard-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format on stderr [env: PARCELGUARD_LOG_FORMAT] [default: human].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// Log level filter, e.g. `warn` or `parcel_scan=debug` [env: PARCELGUARD_LOG_LEVEL] [default: info].
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the data directory and generate the root key (mode 0600).
+    ///
+    /// Refuses to overwrite an existing key.
+    Init,
+    /// Find personal data in files, directories or stdin.
+    ///
+    /// Exit status: 0 when nothing is found, 1 when something is found,
+    /// 2 on errors (unreadable files, broken gzip, invalid UTF-8).
+    Scan(ScanArgs),
+    /// Write a copy of a file with personal data replaced.
+    Redact(RedactArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// One JSON object per finding.
+    Jsonl,
+    /// SARIF 2.1.0, for code-scanning UIs.
+    Sarif,
+    /// Aligned columns (the default on a terminal).
+    Table,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShowValues {
+    /// GB/T 41833 masks (138******78).
+    Masked,
+    /// Full values: handle the output as personal data.
+    Full,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Files or directories to scan; `-` reads stdin. `.gz` files are read
+    /// transparently. Directories honour .gitignore, .ignore and
+    /// .parcelguardignore.
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<String>,
+    /// Output format [default: table on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Report only these types (comma-separated), e.g. cn_mobile,cn_resident_id.
+    #[arg(long, value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Drop findings scoring below this (0-1) [default: scan.min_score, 0.5].
+    #[arg(long)]
+    pub min_score: Option<f32>,
+    /// Explain why each finding scored as it did.
+    #[arg(long)]
+    pub explain: bool,
+    /// Include values: masked by default, `--show-values=full` for full ones.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "masked")]
+    pub show_values: Option<ShowValues>,
+    /// Worker threads [default: scan.jobs, 0 = one per core].
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Also scan hidden files and folders.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Include or exclude (`!GLOB`) paths, as in ripgrep; repeatable.
+    #[arg(short = 'g', long = "glob", value_name = "GLOB")]
+    pub globs: Vec<String>,
+    /// Do not print the summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RedactArgs {
+    /// File to redact (`-` for stdin; `.gz` read transparently).
+    #[arg(value_name = "IN")]
+    pub input: String,
+    /// Where to write the copy (`.gz` compresses) [default: stdout].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Operator, for all types or one: `mask` (default), `tag`, `hash`
+    /// (keyed HMAC), `fpe` (FF1 on digits); e.g. `--op hash --op cn_name=mask`.
+    #[arg(long = "op", value_name = "[TYPE=]OP")]
+    pub ops: Vec<String>,
+    /// Redact only these types (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Leave findings scoring below this (0-1) [default: scan.min_score].
+    #[arg(long)]
+    pub min_score: Option<f32>,
+}

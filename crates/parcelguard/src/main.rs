@@ -1,0 +1,23 @@
+//! The `parcelguard` command line: parses arguments, loads configuration,
+//! sets up logging and dispatches to the subcommands in [`commands`].
+
+mod cli;
+mod commands;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // Error chains never hold personal data: libraries name places
+            // (file, line, field), not values.
+            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
