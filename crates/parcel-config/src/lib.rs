@@ -199,10 +199,11 @@ impl Config {
             None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.is_file()),
         };
 
-        let defaults = toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
-            key: "(defaults)".to_owned(),
-            message: e.to_string(),
-        })?;
+        let defaults =
+            toml::Value::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+                key: "(defaults)".to_owned(),
+                message: e.to_string(),
+            })?;
         let mut merged = match &defaults {
             toml::Value::Table(t) => t.clone(),
             _ => toml::Table::new(),
@@ -215,11 +216,10 @@ impl Config {
             })?;
             let table: toml::Table =
                 toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
+            // Type-check the file text itself so errors carry its line and
+            // column (every field has a default, so a partial file is fine).
+            toml::from_str::<Config>(&text).map_err(|e| parse_error(path, &text, &e))?;
             merge(&mut merged, table);
-            // Type-check the file alone first so errors point into it.
-            toml::Value::Table(merged.clone())
-                .try_into::<Config>()
-                .map_err(|e| parse_error(path, &text, &e))?;
         }
 
         if let toml::Value::Table(def) = &defaults {
@@ -307,21 +307,27 @@ fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
-        let toml::Value::Table(next) = entry else { return };
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
         cur = next;
     }
     cur.insert(last.to_owned(), value);
 }
 
-fn parse_env_value(var: &str, raw: &str, default: &toml::Value) -> Result<toml::Value, ConfigError> {
+fn parse_env_value(
+    var: &str,
+    raw: &str,
+    default: &toml::Value,
+) -> Result<toml::Value, ConfigError> {
     let err = |expected| ConfigError::Env {
         var: var.to_owned(),
         expected,
     };
     Ok(match default {
-        toml::Value::Integer(_) => toml::Value::Integer(
-            raw.trim().parse().map_err(|_| err("an integer"))?,
-        ),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| err("an integer"))?)
+        }
         toml::Value::Float(_) => {
             toml::Value::Float(raw.trim().parse().map_err(|_| err("a number"))?)
         }
@@ -350,8 +356,14 @@ fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 
@@ -373,7 +385,11 @@ mod tests {
         // No explicit file, no env: defaults (cwd may or may not hold a file,
         // so point PARCELGUARD_CONFIG at an empty one).
         std::fs::write(&missing_default, "").unwrap();
-        let loaded = Config::load(None, env(&[(CONFIG_ENV, missing_default.to_str().unwrap())])).unwrap();
+        let loaded = Config::load(
+            None,
+            env(&[(CONFIG_ENV, missing_default.to_str().unwrap())]),
+        )
+        .unwrap();
         assert_eq!(loaded.config, Config::default());
     }
 
@@ -399,10 +415,17 @@ mod tests {
     fn env_beats_file_beats_default() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pg.toml");
-        std::fs::write(&path, "data_dir = \"/srv/pg\"\n[scan]\njobs = 3\nmin_score = 0.7\n").unwrap();
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/pg\"\n[scan]\njobs = 3\nmin_score = 0.7\n",
+        )
+        .unwrap();
         let loaded = Config::load(
             Some(&path),
-            env(&[("PARCELGUARD_SCAN_JOBS", "5"), ("PARCELGUARD_SCAN_HIDDEN", "true")]),
+            env(&[
+                ("PARCELGUARD_SCAN_JOBS", "5"),
+                ("PARCELGUARD_SCAN_HIDDEN", "true"),
+            ]),
         )
         .unwrap();
         assert_eq!(loaded.config.data_dir, PathBuf::from("/srv/pg"));
@@ -427,17 +450,16 @@ mod tests {
             assert!(err.contains("bad.toml"), "{err}");
             assert!(err.contains(needle), "{text:?}: {err}");
         }
-        let err = Config::load(
-            Some(&dir.path().join("absent.toml")),
-            env(&[]),
-        )
-        .unwrap_err();
+        let err = Config::load(Some(&dir.path().join("absent.toml")), env(&[])).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }));
         std::fs::write(&path, "").unwrap();
         let err = Config::load(Some(&path), env(&[("PARCELGUARD_SCAN_JOBS", "x")]))
             .unwrap_err()
             .to_string();
-        assert_eq!(err, "environment variable PARCELGUARD_SCAN_JOBS: expected an integer");
+        assert_eq!(
+            err,
+            "environment variable PARCELGUARD_SCAN_JOBS: expected an integer"
+        );
         let err = Config::load(Some(&path), env(&[("PARCELGUARD_LOG_FORMAT", "xml")]))
             .unwrap_err()
             .to_string();

@@ -27,12 +27,38 @@ enum Anchor {
 }
 
 const NAME_CUES: &[&str] = &[
-    "收件人", "寄件人", "联系人", "姓名", "收货人", "签收人", "发件人", "取件人", "客户", "我是",
-    "我叫", "名字", "name", "receiver", "sender", "consignee", "recipient", "contact",
+    "收件人",
+    "寄件人",
+    "联系人",
+    "姓名",
+    "收货人",
+    "签收人",
+    "发件人",
+    "取件人",
+    "客户",
+    "我是",
+    "我叫",
+    "名字",
+    "name",
+    "receiver",
+    "sender",
+    "consignee",
+    "recipient",
+    "contact",
 ];
 const NOT_NAME: &[&str] = &[
-    "nickname", "username", "filename", "hostname", "product_name", "goods_name", "item_name",
-    "shop_name", "company_name", "客户端", "客户服务", "客户经理",
+    "nickname",
+    "username",
+    "filename",
+    "hostname",
+    "product_name",
+    "goods_name",
+    "item_name",
+    "shop_name",
+    "company_name",
+    "客户端",
+    "客户服务",
+    "客户经理",
 ];
 const HONORIFICS: &[&str] = &["先生", "女士", "小姐"];
 const ADDRESS_CUES: &[&str] = &["地址", "住址", "address", "addr"];
@@ -46,7 +72,8 @@ const STOP_WORDS: &[&str] = &[
 ];
 /// Single characters that cannot continue a name after its first given
 /// character (particles, pronouns, verbs).
-const STOP_CHARS: &str = "的在已说和到收寄是请了吗呢啊您你我他她于与及给从将把被让向对都也就还又要这那找问叫跟";
+const STOP_CHARS: &str =
+    "的在已说和到收寄是请了吗呢啊您你我他她于与及给从将把被让向对都也就还又要这那找问叫跟";
 /// Characters that end an address after a number (号, 室, ...).
 const NUMBER_UNITS: &str = "号室楼层栋幢元组座户弄门排期";
 /// Place words that can end an address without a number.
@@ -56,9 +83,9 @@ const ROAD_UNITS: &str = "路街巷弄道村镇乡同";
 const CN_NUMERALS: &str = "一二三四五六七八九十零〇百";
 /// Words that never occur inside an address.
 const ADDRESS_STOPS: &[&str] = &[
-    "电话", "手机", "收件", "寄件", "联系", "姓名", "邮编", "身份", "运单", "快递", "的", "了", "是",
-    "和", "与", "将", "已", "您", "你", "我", "请", "先生", "女士", "小姐", "发货", "签收", "派送",
-    "增长", "今年", "去年", "明天", "今天", "附近", "旁边", "对面", "门口",
+    "电话", "手机", "收件", "寄件", "联系", "姓名", "邮编", "身份", "运单", "快递", "的", "了",
+    "是", "和", "与", "将", "已", "您", "你", "我", "请", "先生", "女士", "小姐", "发货", "签收",
+    "派送", "增长", "今年", "去年", "明天", "今天", "附近", "旁边", "对面", "门口",
 ];
 
 #[derive(Debug)]
@@ -69,7 +96,13 @@ pub(crate) struct CjkMatcher {
 
 fn short_forms(name: &str, level: Level) -> Vec<String> {
     const PROVINCE_SUFFIXES: &[&str] = &[
-        "壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区", "自治区", "省", "市",
+        "壮族自治区",
+        "回族自治区",
+        "维吾尔自治区",
+        "特别行政区",
+        "自治区",
+        "省",
+        "市",
     ];
     let mut out = Vec::new();
     match level {
@@ -84,10 +117,10 @@ fn short_forms(name: &str, level: Level) -> Vec<String> {
             }
         }
         Level::City => {
-            if let Some(short) = name.strip_suffix('市') {
-                if short.chars().count() >= 2 {
-                    out.push(short.to_owned());
-                }
+            if let Some(short) = name.strip_suffix('市')
+                && short.chars().count() >= 2
+            {
+                out.push(short.to_owned());
             }
         }
         _ => {}
@@ -119,7 +152,12 @@ impl CjkMatcher {
             add(p, Anchor::AddressCue, &mut patterns, &mut kinds);
         }
         for c in PLATE_CHARS.chars() {
-            add(c.encode_utf8(&mut [0; 4]), Anchor::PlateChar, &mut patterns, &mut kinds);
+            add(
+                c.encode_utf8(&mut [0; 4]),
+                Anchor::PlateChar,
+                &mut patterns,
+                &mut kinds,
+            );
         }
         for d in &tables().divisions {
             if d.level == Level::Township
@@ -162,33 +200,70 @@ impl CjkMatcher {
     fn scan_line(&self, env: &Env<'_>, sink: &mut Sink<'_>, ls: usize, le: usize) {
         let hay = env.hay;
         let mut covered = ls;
-        for m in self.ac.find_iter(&hay[ls..le]) {
-            let (ms, me) = (ls + m.start(), ls + m.end());
+        let matches: Vec<(usize, usize, Anchor)> = self
+            .ac
+            .find_iter(&hay[ls..le])
+            .map(|m| {
+                (
+                    ls + m.start(),
+                    ls + m.end(),
+                    self.kinds[m.pattern().as_usize()],
+                )
+            })
+            .collect();
+        for (k, &(ms, me, anchor)) in matches.iter().enumerate() {
             if ms < covered {
                 continue;
             }
-            match self.kinds[m.pattern().as_usize()] {
+            match anchor {
                 Anchor::NameCue => {
                     let pos = skip_separators(hay, me, le);
                     if let Some(end) = name_at(hay, pos, le) {
-                        let (score, why) = with_context(PiiType::CnName, 0.8, Some((Cat::Name, crate::context::Source::HotWord(pos - me))));
-                        sink.push(PiiType::CnName, pos, end, score, "surname_table+cue", || {
-                            let mut r = vec!["starts with a surname from the table, 2-4 characters".to_owned()];
-                            r.extend(why);
-                            r
-                        });
+                        let (score, why) = with_context(
+                            PiiType::CnName,
+                            0.8,
+                            Some((Cat::Name, crate::context::Source::HotWord(pos - me))),
+                        );
+                        sink.push(
+                            PiiType::CnName,
+                            pos,
+                            end,
+                            score,
+                            "surname_table+cue",
+                            || {
+                                let mut r = vec![
+                                    "starts with a surname from the table, 2-4 characters"
+                                        .to_owned(),
+                                ];
+                                r.extend(why);
+                                r
+                            },
+                        );
                         covered = end;
                     }
                 }
                 Anchor::Honorific => {
                     if let Some(start) = name_before(hay, ls, ms) {
-                        sink.push(PiiType::CnName, start, ms, 0.75, "surname_table+honorific", || {
-                            vec!["surname and given name followed by 先生/女士/小姐".to_owned()]
-                        });
+                        sink.push(
+                            PiiType::CnName,
+                            start,
+                            ms,
+                            0.75,
+                            "surname_table+honorific",
+                            || vec!["surname and given name followed by 先生/女士/小姐".to_owned()],
+                        );
                     }
                 }
                 Anchor::AddressCue => {
                     let pos = skip_separators(hay, me, le);
+                    // An address that starts with a division is handled (and
+                    // scored higher) by the division anchor itself.
+                    if matches
+                        .get(k + 1)
+                        .is_some_and(|&(s, _, a)| s == pos && a == Anchor::Division)
+                    {
+                        continue;
+                    }
                     if let Some((end, score, validator)) = address_at(hay, pos, le, false) {
                         sink.push(PiiType::CnAddress, pos, end, score + 0.05, validator, || {
                             vec![format!("address grammar after an address cue (base {score:.2}, +0.05 cue)")]
@@ -249,7 +324,9 @@ impl CjkMatcher {
             let mut k = 0;
             while let Some(q) = memchr::memchr(b'\'', &line[k..]) {
                 let s = k + q + 1;
-                let Some(len) = memchr::memchr(b'\'', &line[s..]) else { break };
+                let Some(len) = memchr::memchr(b'\'', &line[s..]) else {
+                    break;
+                };
                 cells.push((s, s + len));
                 k = s + len + 1;
             }
@@ -259,20 +336,36 @@ impl CjkMatcher {
             let raw = &line[s..e];
             let cell = trim_cell(raw);
             let off = ls + s + (cell.as_ptr() as usize - raw.as_ptr() as usize);
-            let Ok(text) = std::str::from_utf8(cell) else { continue };
+            let Ok(text) = std::str::from_utf8(cell) else {
+                continue;
+            };
             let n = text.chars().count();
             // Header cells (收件人) name the column; they are not names.
-            if !(2..=4).contains(&n) || !text.chars().all(is_cjk) || env.hot.first_in(cell).is_some() {
+            if !(2..=4).contains(&n)
+                || !text.chars().all(is_cjk)
+                || env.hot.first_in(cell).is_some()
+            {
                 continue;
             }
             let known = tables().surname_at(text).is_some_and(|l| l < n);
             let score = if known { 0.9 } else { 0.6 };
-            sink.push(PiiType::CnName, off, off + cell.len(), score, "name_column", || {
-                vec![format!(
-                    "whole cell of a name column, {}",
-                    if known { "known surname" } else { "surname not in the table" }
-                )]
-            });
+            sink.push(
+                PiiType::CnName,
+                off,
+                off + cell.len(),
+                score,
+                "name_column",
+                || {
+                    vec![format!(
+                        "whole cell of a name column, {}",
+                        if known {
+                            "known surname"
+                        } else {
+                            "surname not in the table"
+                        }
+                    )]
+                },
+            );
         }
     }
 }
@@ -317,7 +410,11 @@ fn skip_separators(hay: &[u8], mut i: usize, le: usize) -> usize {
     let start = i;
     while i < le && i - start < 16 {
         match char_at(hay, i) {
-            Some((' ' | '\t' | ':' | '：' | '"' | '\'' | '=' | '为' | '是' | '叫' | '】' | ']' | '[' | '【', l)) => {
+            Some((
+                ' ' | '\t' | ':' | '：' | '"' | '\'' | '=' | '为' | '是' | '叫' | '】' | ']' | '['
+                | '【',
+                l,
+            )) => {
                 i += l;
             }
             _ => break,
@@ -327,7 +424,13 @@ fn skip_separators(hay: &[u8], mut i: usize, le: usize) -> usize {
 }
 
 fn starts_with_any(hay: &[u8], i: usize, words: &[&str]) -> bool {
-    words.iter().any(|w| hay[i..].starts_with(w.as_bytes()))
+    // Compare the first three bytes (one CJK character) before whole words.
+    let Some(head) = hay.get(i..i + 3) else {
+        return false;
+    };
+    words
+        .iter()
+        .any(|w| w.as_bytes().get(..3) == Some(head) && hay[i..].starts_with(w.as_bytes()))
 }
 
 /// A full name (surname plus one or two given characters) starting at `pos`.
@@ -348,14 +451,15 @@ fn name_at(hay: &[u8], pos: usize, le: usize) -> Option<usize> {
     }
     let text = std::str::from_utf8(&hay[pos..i]).ok()?;
     let surname = tables().surname_at(text)?;
-    let mut n = chars.len().min(surname + 2);
-    for k in surname..n {
-        let at = chars[k].1;
-        if starts_with_any(hay, at, STOP_WORDS) || (k > surname && STOP_CHARS.contains(chars[k].0)) {
-            n = k;
-            break;
-        }
-    }
+    let max = chars.len().min(surname + 2);
+    let n = chars[..max]
+        .iter()
+        .enumerate()
+        .skip(surname)
+        .find(|&(k, &(c, at))| {
+            starts_with_any(hay, at, STOP_WORDS) || (k > surname && STOP_CHARS.contains(c))
+        })
+        .map_or(max, |(k, _)| k);
     if n < surname + 1 {
         return None;
     }
@@ -382,15 +486,18 @@ fn name_before(hay: &[u8], ls: usize, end: usize) -> Option<usize> {
     }
     let boundary_before = |s: usize| -> bool {
         match starts.iter().position(|&x| x == s) {
-            Some(k) if k + 1 < starts.len() => char_at(hay, starts[k + 1])
-                .is_some_and(|(c, _)| STOP_CHARS.contains(c)),
+            Some(k) if k + 1 < starts.len() => {
+                char_at(hay, starts[k + 1]).is_some_and(|(c, _)| STOP_CHARS.contains(c))
+            }
             _ => true,
         }
     };
     let t = tables();
     // Compound surname + two given, surname + two given, then surname + one.
     for (len, surname_len) in [(4usize, 2usize), (3, 2), (3, 1), (2, 1)] {
-        let Some(&s) = starts.get(len - 1) else { continue };
+        let Some(&s) = starts.get(len - 1) else {
+            continue;
+        };
         let text = std::str::from_utf8(&hay[s..end]).ok()?;
         if t.surname_at(text) != Some(surname_len) {
             continue;
@@ -412,7 +519,12 @@ fn name_before(hay: &[u8], ls: usize, end: usize) -> Option<usize> {
 /// An address starting at `pos`. `from_division` says whether `pos` is an
 /// administrative-division name (otherwise it follows an address cue).
 /// Returns the end, the base score and the validator.
-fn address_at(hay: &[u8], pos: usize, le: usize, from_division: bool) -> Option<(usize, f32, &'static str)> {
+fn address_at(
+    hay: &[u8],
+    pos: usize,
+    le: usize,
+    from_division: bool,
+) -> Option<(usize, f32, &'static str)> {
     let max_end = le.min(pos + 240);
     let mut i = pos;
     let mut last_terminal = None;

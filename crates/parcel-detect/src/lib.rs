@@ -24,6 +24,7 @@
 
 mod cjk;
 mod context;
+pub mod eval;
 pub mod mask;
 mod net;
 mod numbers;
@@ -109,7 +110,9 @@ impl fmt::Display for PiiType {
 
 /// Error for an unknown type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown PII type `{0}`; known types: cn_mobile, cn_landline, cn_resident_id, bank_card, email, cn_name, cn_address, waybill_no, cn_plate, cn_passport, ipv4, ipv6")]
+#[error(
+    "unknown PII type `{0}`; known types: cn_mobile, cn_landline, cn_resident_id, bank_card, email, cn_name, cn_address, waybill_no, cn_plate, cn_passport, ipv4, ipv6"
+)]
 pub struct UnknownType(pub String);
 
 impl FromStr for PiiType {
@@ -201,7 +204,11 @@ impl Sink<'_> {
         if score < self.opts.min_score {
             return;
         }
-        let reasons = if self.opts.explain { reasons() } else { Vec::new() };
+        let reasons = if self.opts.explain {
+            reasons()
+        } else {
+            Vec::new()
+        };
         self.out.push(Finding {
             kind,
             start,

@@ -109,7 +109,10 @@ impl Redactor {
     }
 
     fn hash(&self, kind: PiiType, value: &str) -> Result<String, RedactError> {
-        let key = self.hmac_key.as_ref().ok_or(RedactError::MissingKey("hash"))?;
+        let key = self
+            .hmac_key
+            .as_ref()
+            .ok_or(RedactError::MissingKey("hash"))?;
         let norm = Zeroizing::new(normalize(kind, value));
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_slice())
             .map_err(|_| RedactError::MissingKey("hash"))?;
@@ -234,15 +237,19 @@ pub fn mask(kind: PiiType, value: &str) -> String {
             mask_digits(value, move |i, t| i < 2 || i + tail >= t)
         }
         PiiType::BankCard => mask_digits(value, |i, t| i < 6 || i + 4 >= t),
-        PiiType::CnPassport | PiiType::WaybillNo => {
-            mask_digits(value, |i, t| i < 2 || i + 3 >= t)
-        }
+        PiiType::CnPassport | PiiType::WaybillNo => mask_digits(value, |i, t| i < 2 || i + 3 >= t),
         PiiType::CnPlate => {
             let n = value.chars().count();
             value
                 .chars()
                 .enumerate()
-                .map(|(i, c)| if i < 2 || i + 2 >= n || c == '·' { c } else { '*' })
+                .map(|(i, c)| {
+                    if i < 2 || i + 2 >= n || c == '·' {
+                        c
+                    } else {
+                        '*'
+                    }
+                })
                 .collect()
         }
         PiiType::Email => match value.split_once('@') {
@@ -307,8 +314,16 @@ mod tests {
             (PiiType::CnMobile, "13812345678", "138******78"),
             (PiiType::CnMobile, "+86 138-1234-5678", "+86 138-****-**78"),
             (PiiType::CnLandline, "010-62345678", "010-******78"),
-            (PiiType::CnResidentId, "11010519491231002X", "11**************2X"),
-            (PiiType::BankCard, "6222021234567890128", "622202*********0128"),
+            (
+                PiiType::CnResidentId,
+                "11010519491231002X",
+                "11**************2X",
+            ),
+            (
+                PiiType::BankCard,
+                "6222021234567890128",
+                "622202*********0128",
+            ),
             (PiiType::Email, "zhang.san@example.com", "z***@example.com"),
             (PiiType::Ipv4, "192.168.10.7", "192.168.*.*"),
             (PiiType::CnPlate, "京A12345", "京A***45"),
@@ -330,13 +345,23 @@ mod tests {
     fn hash_is_stable_and_keyed() {
         let a = Redactor::with_keys(&[1; 32], &[2; 32]);
         let b = Redactor::with_keys(&[3; 32], &[2; 32]);
-        let h1 = a.apply(Operator::Hash, PiiType::CnMobile, "13812345678").unwrap();
-        let h2 = a.apply(Operator::Hash, PiiType::CnMobile, "+86 138-1234-5678").unwrap();
-        let h3 = b.apply(Operator::Hash, PiiType::CnMobile, "13812345678").unwrap();
+        let h1 = a
+            .apply(Operator::Hash, PiiType::CnMobile, "13812345678")
+            .unwrap();
+        let h2 = a
+            .apply(Operator::Hash, PiiType::CnMobile, "+86 138-1234-5678")
+            .unwrap();
+        let h3 = b
+            .apply(Operator::Hash, PiiType::CnMobile, "13812345678")
+            .unwrap();
         assert_eq!(h1, h2, "normalised before hashing");
         assert_ne!(h1, h3, "keyed");
         assert!(h1.starts_with("cn_mobile#") && h1.len() == "cn_mobile#".len() + 16);
-        assert!(Redactor::without_keys().apply(Operator::Hash, PiiType::Email, "a@b.cn").is_err());
+        assert!(
+            Redactor::without_keys()
+                .apply(Operator::Hash, PiiType::Email, "a@b.cn")
+                .is_err()
+        );
     }
 
     proptest::proptest! {

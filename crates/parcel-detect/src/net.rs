@@ -47,13 +47,16 @@ pub(crate) fn scan_emails(env: &Env<'_>, sink: &mut Sink<'_>) {
         }
         let local = &hay[s..at];
         let domain = &hay[at + 1..e];
-        if local.starts_with(b".") || local.ends_with(b".") || local.windows(2).any(|w| w == b"..") {
+        if local.starts_with(b".") || local.ends_with(b".") || local.windows(2).any(|w| w == b"..")
+        {
             continue;
         }
         let labels: Vec<&[u8]> = domain.split(|&b| b == b'.').collect();
         let Some(tld) = labels.last() else { continue };
         if labels.len() < 2
-            || labels.iter().any(|l| l.is_empty() || l.len() > 63 || l.starts_with(b"-") || l.ends_with(b"-"))
+            || labels
+                .iter()
+                .any(|l| l.is_empty() || l.len() > 63 || l.starts_with(b"-") || l.ends_with(b"-"))
             || tld.len() < 2
             || !tld.iter().all(u8::is_ascii_alphabetic)
             || FILE_EXTENSIONS.iter().any(|x| tld.eq_ignore_ascii_case(x))
@@ -108,11 +111,17 @@ pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>) {
         let cand = &hay[s..e];
         let colons = cand.iter().filter(|&&b| b == b':').count();
         let hex = cand.iter().filter(|b| b.is_ascii_hexdigit()).count();
-        if colons < 2 || hex < 4 {
+        // Full form has seven colons; anything shorter must compress with
+        // `::`. This rejects times (10:23:45) before parsing.
+        if colons < 2 || hex < 4 || (colons < 7 && memchr::memmem::find(cand, b"::").is_none()) {
             continue;
         }
-        let Ok(text) = std::str::from_utf8(cand) else { continue };
-        let Ok(addr) = text.parse::<Ipv6Addr>() else { continue };
+        let Ok(text) = std::str::from_utf8(cand) else {
+            continue;
+        };
+        let Ok(addr) = text.parse::<Ipv6Addr>() else {
+            continue;
+        };
         // `::` alone or tiny values are syntax, not addresses; a compressed
         // address needs at least two non-zero groups.
         if addr.segments().iter().filter(|&&g| g != 0).count() < 2 {

@@ -22,7 +22,8 @@ pub(crate) fn find_digit(hay: &[u8], mut i: usize) -> Option<usize> {
         // Per-byte test for 0x2F < b < 0x3A ("hasbetween" from Sean Anderson's
         // bit-twiddling hacks); no byte borrows or carries into the next.
         let low7 = w & (LO * 127);
-        let t = (LO * (127 + 0x3A)).wrapping_sub(low7) & !w & low7.wrapping_add(LO * (127 - 0x2F)) & HI;
+        let t =
+            (LO * (127 + 0x3A)).wrapping_sub(low7) & !w & low7.wrapping_add(LO * (127 - 0x2F)) & HI;
         if t != 0 {
             return Some(i + (t.trailing_zeros() / 8) as usize);
         }
@@ -45,13 +46,100 @@ fn is_alnum(b: Option<&u8>) -> bool {
     b.is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
+/// Every number we report spans at least this many bytes (seven digits, or
+/// a dotted quad such as `1.1.1.1`), so looking at every `STRIDE`-th byte
+/// is enough to land inside each one.
+const STRIDE: usize = 7;
+
 /// Scans `env.hay` for numeric personal data.
+///
+/// Samples every [`STRIDE`]-th byte; a digit (or a separator next to one)
+/// marks a cluster of digits and separators, which is walked back to its
+/// first digit and then processed run by run exactly as a byte-by-byte scan
+/// would ([`scan_every_run`], which the tests compare against).
 pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>) {
+    let hay = env.hay;
+    let n = hay.len();
+    // Everything before `done` has been processed.
+    let mut done = 0;
+    let mut q = STRIDE - 1;
+    while q < n {
+        let hit = match hay[q] {
+            b'0'..=b'9' => Some(q),
+            b' ' | b'-' | b'.' | b'(' | b')' | b'+' => {
+                if hay.get(q + 1).is_some_and(u8::is_ascii_digit) {
+                    Some(q + 1)
+                } else if q > done && hay[q - 1].is_ascii_digit() {
+                    Some(q - 1)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        let Some(d) = hit else {
+            q += STRIDE;
+            continue;
+        };
+        let mut j = cluster_start(hay, d, done);
+        // Process runs while they belong to the same cluster.
+        loop {
+            let next = number_at(env, sink, j).max(j + 1);
+            match find_digit(hay, next) {
+                Some(p) if p < n && is_cluster_gap(&hay[next..p]) => j = p,
+                _ => {
+                    done = next;
+                    break;
+                }
+            }
+        }
+        q = (done + STRIDE - 1).max(q + 1);
+    }
+}
+
+/// The reference scan: every digit run, byte by byte.
+#[cfg(test)]
+pub(crate) fn scan_every_run(env: &Env<'_>, sink: &mut Sink<'_>) {
     let mut i = 0;
     while let Some(p) = find_digit(env.hay, i) {
-        let next = number_at(env, sink, p);
-        debug_assert!(next > p);
-        i = next.max(p + 1);
+        i = number_at(env, sink, p).max(p + 1);
+    }
+}
+
+/// What may stand between two digit runs of one cluster.
+fn is_cluster_gap(gap: &[u8]) -> bool {
+    matches!(
+        gap,
+        [] | [b' ' | b'-' | b'.' | b'(' | b')' | b'+']
+            | [b')' | b' ' | b'-', b' ' | b'-' | b'+' | b'(']
+            | [0xEF, 0xBC, 0x88 | 0x89]
+            | [0xEF, 0xBC, 0x88 | 0x89, b' ' | b'-']
+    )
+}
+
+/// Walks back from the digit at `d` to the first digit of its cluster, not
+/// before `floor`.
+fn cluster_start(hay: &[u8], d: usize, floor: usize) -> usize {
+    let mut x = d;
+    loop {
+        while x > floor && hay[x - 1].is_ascii_digit() {
+            x -= 1;
+        }
+        // Hop a gap (as `is_cluster_gap` allows) to an earlier digit.
+        let mut hopped = false;
+        for gap_len in 1..=4 {
+            if x < floor + gap_len + 1 {
+                break;
+            }
+            if hay[x - gap_len - 1].is_ascii_digit() && is_cluster_gap(&hay[x - gap_len..x]) {
+                x -= gap_len + 1;
+                hopped = true;
+                break;
+            }
+        }
+        if !hopped {
+            return x;
+        }
     }
 }
 
@@ -141,7 +229,10 @@ fn push_best(
     };
     let before = sink.out.len();
     sink.push(c.kind, start, end, score, c.validator, || {
-        let mut r = vec![format!("{} validated by {} (base {:.2})", c.kind, c.validator, c.base)];
+        let mut r = vec![format!(
+            "{} validated by {} (base {:.2})",
+            c.kind, c.validator, c.base
+        )];
         r.extend(why);
         r
     });
@@ -171,12 +262,18 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
                 let id = &hay[p..=e];
                 if let Some(check) = validate::resident_id(id) {
                     let base = if check.county_known { 0.95 } else { 0.9 };
-                    push_best(env, sink, p, e + 1, &[Candidate {
-                        kind: PiiType::CnResidentId,
-                        base,
-                        validator: "gb11643_mod11_2+region+birthdate",
-                        needs_context: false,
-                    }]);
+                    push_best(
+                        env,
+                        sink,
+                        p,
+                        e + 1,
+                        &[Candidate {
+                            kind: PiiType::CnResidentId,
+                            base,
+                            validator: "gb11643_mod11_2+region+birthdate",
+                            needs_context: false,
+                        }],
+                    );
                 }
                 return e + 1;
             }
@@ -184,12 +281,18 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
         }
         if n == b'.' && hay.get(e + 1).is_some_and(u8::is_ascii_digit) {
             if let Some(end) = ipv4_at(hay, p) {
-                push_best(env, sink, p, end, &[Candidate {
-                    kind: PiiType::Ipv4,
-                    base: 0.85,
-                    validator: "ipv4_dotted_quad",
-                    needs_context: false,
-                }]);
+                push_best(
+                    env,
+                    sink,
+                    p,
+                    end,
+                    &[Candidate {
+                        kind: PiiType::Ipv4,
+                        base: 0.85,
+                        validator: "ipv4_dotted_quad",
+                        needs_context: false,
+                    }],
+                );
                 return end;
             }
             return skip_dotted(hay, p);
@@ -223,12 +326,23 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
         count += 1;
         j = ge;
     }
+    // Nothing we report has fewer than seven digits (IPv4 and letter-prefixed
+    // tokens were handled above): most digit runs in logs (dates, times,
+    // counters) stop here.
+    let total: usize = groups[..count].iter().map(|g| g.1 - g.0).sum();
+    if total < 7 {
+        return groups[count - 1].1;
+    }
     let plus = prev == Some(b'+');
     for k in (1..=count).rev() {
         let (_, end) = groups[k - 1];
         // A group list glued to letters or continuing as a decimal is not a
         // number we know.
-        if k > 1 && (is_alnum(hay.get(end)) || (hay.get(end) == Some(&b'.') && hay.get(end + 1).is_some_and(u8::is_ascii_digit))) {
+        if k > 1
+            && (is_alnum(hay.get(end))
+                || (hay.get(end) == Some(&b'.')
+                    && hay.get(end + 1).is_some_and(u8::is_ascii_digit)))
+        {
             continue;
         }
         let mut digits = [0u8; 40];
@@ -250,10 +364,8 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
         }
         let cands = interpret(&digits[..nd], &lens[..k], plus);
         let start = if plus { p - 1 } else { p };
-        if !cands.is_empty() {
-            if push_best(env, sink, start, end, &cands) || k == 1 {
-                return end;
-            }
+        if !cands.is_empty() && (push_best(env, sink, start, end, &cands) || k == 1) {
+            return end;
         }
     }
     e
@@ -303,17 +415,16 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
                 [] => true,
                 [a, ..] => (2..=3).contains(a),
             };
-            if shape_ok {
-                if let Some((area, _)) = validate::cn_landline(&with_zero[..=rest.len()]) {
-                    if rest_lens.first().is_none_or(|&a| a + 1 == area) {
-                        out.push(Candidate {
-                            kind: PiiType::CnLandline,
-                            base: 0.75,
-                            validator: "cn_area_code",
-                            needs_context: false,
-                        });
-                    }
-                }
+            if shape_ok
+                && let Some((area, _)) = validate::cn_landline(&with_zero[..=rest.len()])
+                && rest_lens.first().is_none_or(|&a| a + 1 == area)
+            {
+                out.push(Candidate {
+                    kind: PiiType::CnLandline,
+                    base: 0.75,
+                    validator: "cn_area_code",
+                    needs_context: false,
+                });
             }
         }
         return out;
@@ -336,25 +447,25 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
     }
 
     // Resident ID (18 digits, or 6-8-4; legacy 15).
-    if matches!(lens, [18] | [6, 8, 4] | [15]) {
-        if let Some(check) = validate::resident_id(d) {
-            let base = match (check.legacy, check.county_known) {
-                (false, true) => 0.95,
-                (false, false) => 0.9,
-                (true, true) => 0.55,
-                (true, false) => 0.35,
-            };
-            out.push(Candidate {
-                kind: PiiType::CnResidentId,
-                base,
-                validator: if check.legacy {
-                    "gb11643_legacy15+region+birthdate"
-                } else {
-                    "gb11643_mod11_2+region+birthdate"
-                },
-                needs_context: false,
-            });
-        }
+    if matches!(lens, [18] | [6, 8, 4] | [15])
+        && let Some(check) = validate::resident_id(d)
+    {
+        let base = match (check.legacy, check.county_known) {
+            (false, true) => 0.95,
+            (false, false) => 0.9,
+            (true, true) => 0.55,
+            (true, false) => 0.35,
+        };
+        out.push(Candidate {
+            kind: PiiType::CnResidentId,
+            base,
+            validator: if check.legacy {
+                "gb11643_legacy15+region+birthdate"
+            } else {
+                "gb11643_mod11_2+region+birthdate"
+            },
+            needs_context: false,
+        });
     }
 
     // Payment cards.
@@ -363,35 +474,33 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
         [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 4, 4, 4, 2] | [4, 6, 5] | [6, 13] => true,
         _ => false,
     };
-    if card_shape {
-        if let Some(issuer) = validate::bank_card(d) {
-            let base = match issuer {
-                CardIssuer::Domestic => 0.78,
-                CardIssuer::International => 0.62,
-            } + if grouped { 0.1 } else { 0.0 };
-            out.push(Candidate {
-                kind: PiiType::BankCard,
-                base,
-                validator: match issuer {
-                    CardIssuer::Domestic => "luhn+cn_issuer_bin",
-                    CardIssuer::International => "luhn+issuer_prefix",
-                },
-                needs_context: false,
-            });
-        }
+    if card_shape && let Some(issuer) = validate::bank_card(d) {
+        let base = match issuer {
+            CardIssuer::Domestic => 0.78,
+            CardIssuer::International => 0.62,
+        } + if grouped { 0.1 } else { 0.0 };
+        out.push(Candidate {
+            kind: PiiType::BankCard,
+            base,
+            validator: match issuer {
+                CardIssuer::Domestic => "luhn+cn_issuer_bin",
+                CardIssuer::International => "luhn+issuer_prefix",
+            },
+            needs_context: false,
+        });
     }
 
     // Digit-only waybills (ZTO, Yunda, STO, EMS, ...): indistinguishable from
     // other numbers without a waybill key, header or carrier name nearby.
-    if let [n] = lens {
-        if (10..=15).contains(n) {
-            out.push(Candidate {
-                kind: PiiType::WaybillNo,
-                base: 0.7,
-                validator: "carrier_digits+context",
-                needs_context: true,
-            });
-        }
+    if let [n] = lens
+        && (10..=15).contains(n)
+    {
+        out.push(Candidate {
+            kind: PiiType::WaybillNo,
+            base: 0.7,
+            validator: "carrier_digits+context",
+            needs_context: true,
+        });
     }
     out
 }
@@ -422,7 +531,8 @@ fn parenthesised_landline(env: &Env<'_>, sink: &mut Sink<'_>, p: usize, e: usize
     let l1 = run_end(hay, j);
     let mut end = l1;
     let mut local: Vec<u8> = hay[j..l1].to_vec();
-    if l1 - j <= 4 && hay.get(l1) == Some(&b' ') && hay.get(l1 + 1).is_some_and(u8::is_ascii_digit) {
+    if l1 - j <= 4 && hay.get(l1) == Some(&b' ') && hay.get(l1 + 1).is_some_and(u8::is_ascii_digit)
+    {
         end = run_end(hay, l1 + 1);
         local.extend_from_slice(&hay[l1 + 1..end]);
     }
@@ -435,12 +545,18 @@ fn parenthesised_landline(env: &Env<'_>, sink: &mut Sink<'_>, p: usize, e: usize
     if area != e - p {
         return None;
     }
-    push_best(env, sink, open, end, &[Candidate {
-        kind: PiiType::CnLandline,
-        base: 0.75,
-        validator: "cn_area_code",
-        needs_context: false,
-    }]);
+    push_best(
+        env,
+        sink,
+        open,
+        end,
+        &[Candidate {
+            kind: PiiType::CnLandline,
+            base: 0.75,
+            validator: "cn_area_code",
+            needs_context: false,
+        }],
+    );
     Some(end)
 }
 
@@ -456,7 +572,9 @@ fn ipv4_at(hay: &[u8], p: usize) -> Option<usize> {
         if len == 0 || len > 3 || (len > 1 && hay[i] == b'0') {
             return None;
         }
-        let v: u32 = hay[i..e].iter().fold(0, |a, &b| a * 10 + u32::from(b - b'0'));
+        let v: u32 = hay[i..e]
+            .iter()
+            .fold(0, |a, &b| a * 10 + u32::from(b - b'0'));
         if v > 255 {
             return None;
         }
@@ -511,10 +629,18 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
 
     let cand = if tail.is_empty() {
         match letters {
-            b"SF" if (12..=15).contains(&digits) => Some((PiiType::WaybillNo, 0.88, "carrier_prefix_sf", false)),
-            b"YT" if (13..=15).contains(&digits) => Some((PiiType::WaybillNo, 0.88, "carrier_prefix_yto", false)),
-            b"JT" if (13..=15).contains(&digits) => Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jt", false)),
-            b"DPK" if (10..=13).contains(&digits) => Some((PiiType::WaybillNo, 0.85, "carrier_prefix_deppon", false)),
+            b"SF" if (12..=15).contains(&digits) => {
+                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_sf", false))
+            }
+            b"YT" if (13..=15).contains(&digits) => {
+                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_yto", false))
+            }
+            b"JT" if (13..=15).contains(&digits) => {
+                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jt", false))
+            }
+            b"DPK" if (10..=13).contains(&digits) => {
+                Some((PiiType::WaybillNo, 0.85, "carrier_prefix_deppon", false))
+            }
             [b'J', b'D', rest @ ..]
                 if rest.len() <= 2
                     && rest.iter().all(u8::is_ascii_uppercase)
@@ -522,7 +648,9 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
             {
                 Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jd", false))
             }
-            [b'E' | b'G'] if digits == 8 => Some((PiiType::CnPassport, 0.45, "cn_passport_format", false)),
+            [b'E' | b'G'] if digits == 8 => {
+                Some((PiiType::CnPassport, 0.45, "cn_passport_format", false))
+            }
             [b'E', l] if digits == 7 && l.is_ascii_uppercase() && !matches!(l, b'I' | b'O') => {
                 Some((PiiType::CnPassport, 0.45, "cn_passport_format", false))
             }
@@ -534,12 +662,18 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
         None
     };
     if let Some((kind, base, validator, needs_context)) = cand {
-        push_best(env, sink, ts, te, &[Candidate {
-            kind,
-            base,
-            validator,
-            needs_context,
-        }]);
+        push_best(
+            env,
+            sink,
+            ts,
+            te,
+            &[Candidate {
+                kind,
+                base,
+                validator,
+                needs_context,
+            }],
+        );
     }
     te
 }
@@ -560,9 +694,60 @@ mod tests {
         ];
         for s in samples {
             for start in 0..=s.len() {
-                let naive = s[start..].iter().position(u8::is_ascii_digit).map(|p| p + start);
+                let naive = s[start..]
+                    .iter()
+                    .position(u8::is_ascii_digit)
+                    .map(|p| p + start);
                 assert_eq!(find_digit(s, start), naive, "{s:?} from {start}");
             }
+        }
+    }
+
+    fn run(text: &[u8], sampled: bool) -> Vec<(usize, usize, &'static str)> {
+        let hot = crate::context::HotWords::new().unwrap();
+        let doc = crate::DocContext::default();
+        let env = Env {
+            hay: text,
+            doc: &doc,
+            hot: &hot,
+        };
+        let opts = crate::Options {
+            explain: false,
+            min_score: 0.0,
+        };
+        let mut sink = Sink {
+            out: Vec::new(),
+            opts: &opts,
+        };
+        if sampled {
+            scan(&env, &mut sink);
+        } else {
+            scan_every_run(&env, &mut sink);
+        }
+        sink.out
+            .iter()
+            .map(|f| (f.start, f.end, f.kind.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn sampled_scan_finds_what_the_full_scan_finds() {
+        let cases: &[&str] = &[
+            "(021)64561234 and （0755） 8601 3388",
+            "ab1-13812345678 2024 13812345678 +86 138-1234-5678",
+            "x 1.1.1.1 y 10.0.0.1:8080 E12345678 SF123456789012",
+            "身份证11010519491231002X, 卡 6222 0212 3456 7890 128",
+        ];
+        for c in cases {
+            assert_eq!(run(c.as_bytes(), true), run(c.as_bytes(), false), "{c}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+        #[test]
+        fn sampled_scan_equals_full_scan(text in "([0-9]{1,12}[ .()+a-fEXSF（）电话:,-]{0,2}){0,12}") {
+            proptest::prop_assert_eq!(run(text.as_bytes(), true), run(text.as_bytes(), false));
         }
     }
 

@@ -60,10 +60,10 @@ impl Tables {
     fn load() -> Self {
         let mut mobile = [false; 200];
         for seg in data_lines(MOBILE_SEGMENTS).flat_map(str::split_whitespace) {
-            if let Ok(n) = seg.parse::<usize>() {
-                if n < mobile.len() {
-                    mobile[n] = true;
-                }
+            if let Ok(n) = seg.parse::<usize>()
+                && n < mobile.len()
+            {
+                mobile[n] = true;
             }
         }
         let area_codes = data_lines(AREA_CODES)
@@ -150,10 +150,10 @@ impl Tables {
             let mut buf = [0u8; 8];
             let a = first.encode_utf8(&mut buf).len();
             let b = second.encode_utf8(&mut buf[a..]).len();
-            if let Ok(pair) = std::str::from_utf8(&buf[..a + b]) {
-                if self.compound_surnames.contains(pair) {
-                    return Some(2);
-                }
+            if let Ok(pair) = std::str::from_utf8(&buf[..a + b])
+                && self.compound_surnames.contains(pair)
+            {
+                return Some(2);
             }
         }
         self.surnames.contains(&first).then_some(1)

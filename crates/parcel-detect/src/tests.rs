@@ -21,8 +21,14 @@ fn detect_with_head(head: &str, text: &str) -> Vec<(PiiType, String)> {
 const CASES: &[(&str, &[(&str, &str)])] = &[
     // Numbers glued to CJK text are found (Presidio's `\b` misses these).
     ("电话13812345678", &[("cn_mobile", "13812345678")]),
-    ("手机：+86 138-1234-5678，谢谢", &[("cn_mobile", "+86 138-1234-5678")]),
-    ("call 0086 13912345678 now", &[("cn_mobile", "0086 13912345678")]),
+    (
+        "手机：+86 138-1234-5678，谢谢",
+        &[("cn_mobile", "+86 138-1234-5678")],
+    ),
+    (
+        "call 0086 13912345678 now",
+        &[("cn_mobile", "0086 13912345678")],
+    ),
     ("tel 8613812345678", &[("cn_mobile", "8613812345678")]),
     ("号码 138 1234 5678", &[("cn_mobile", "138 1234 5678")]),
     // A phone inside a longer digit run is not a phone.
@@ -35,42 +41,78 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
     ("电话：0755-86013388", &[("cn_landline", "0755-86013388")]),
     ("+86 10 6234 5678", &[("cn_landline", "+86 10 6234 5678")]),
     // Resident IDs: GB 11643 worked example; failing checksum and month 13.
-    ("身份证号11010519491231002X。", &[("cn_resident_id", "11010519491231002X")]),
+    (
+        "身份证号11010519491231002X。",
+        &[("cn_resident_id", "11010519491231002X")],
+    ),
     ("110105194912310021", &[]),
     // Cards: Luhn + BIN; Luhn failure is not a card.
-    ("卡号 4111 1111 1111 1111", &[("bank_card", "4111 1111 1111 1111")]),
+    (
+        "卡号 4111 1111 1111 1111",
+        &[("bank_card", "4111 1111 1111 1111")],
+    ),
     ("卡号6212345678901232", &[("bank_card", "6212345678901232")]),
     ("卡号6212345678901233", &[]),
     // E-mail and network.
-    ("mail zhang.san@example.com.", &[("email", "zhang.san@example.com")]),
+    (
+        "mail zhang.san@example.com.",
+        &[("email", "zhang.san@example.com")],
+    ),
     ("icon@2x.png", &[]),
     ("client 192.168.10.7 - GET", &[("ipv4", "192.168.10.7")]),
     ("version 1.2.3.4", &[]),
-    ("from 2001:db8::8a2e:370:7334 ok", &[("ipv6", "2001:db8::8a2e:370:7334")]),
+    (
+        "from 2001:db8::8a2e:370:7334 ok",
+        &[("ipv6", "2001:db8::8a2e:370:7334")],
+    ),
     ("at 10:23:45 and 00:1a:2b:3c:4d:5e", &[]),
     // Waybills.
-    ("运单号SF1234567890123", &[("waybill_no", "SF1234567890123")]),
-    ("YT1234567890123 已签收", &[("waybill_no", "YT1234567890123")]),
+    (
+        "运单号SF1234567890123",
+        &[("waybill_no", "SF1234567890123")],
+    ),
+    (
+        "YT1234567890123 已签收",
+        &[("waybill_no", "YT1234567890123")],
+    ),
     ("JDVA12345678901", &[("waybill_no", "JDVA12345678901")]),
     ("EMS EE123456785CN", &[("waybill_no", "EE123456785CN")]),
     ("EE123456784CN", &[]),
-    ("中通快递 单号 731234567890", &[("waybill_no", "731234567890")]),
+    (
+        "中通快递 单号 731234567890",
+        &[("waybill_no", "731234567890")],
+    ),
     ("订单号 731234567890", &[]),
     // Passports and plates.
     ("护照号码 E12345678", &[("cn_passport", "E12345678")]),
     ("车牌京A12345违章", &[("cn_plate", "京A12345")]),
     ("粤B·D12345", &[("cn_plate", "粤B·D12345")]),
     // Names: cue + surname table; a bare surname with 先生 is not a name.
-    ("收件人：王小明，电话13812345678", &[("cn_name", "王小明"), ("cn_mobile", "13812345678")]),
+    (
+        "收件人：王小明，电话13812345678",
+        &[("cn_name", "王小明"), ("cn_mobile", "13812345678")],
+    ),
     ("王先生您好", &[]),
     ("请联系欧阳娜娜女士", &[("cn_name", "欧阳娜娜")]),
-    ("{\"receiverName\":\"李四\",\"nickname\":\"王者荣耀\"}", &[("cn_name", "李四")]),
+    (
+        "{\"receiverName\":\"李四\",\"nickname\":\"王者荣耀\"}",
+        &[("cn_name", "李四")],
+    ),
     // Addresses: division + grammar; a bare city in news is not an address.
     (
         "地址：广东省深圳市南山区粤海街道科技园路18号3栋2单元502室，收件人张伟",
-        &[("cn_address", "广东省深圳市南山区粤海街道科技园路18号3栋2单元502室"), ("cn_name", "张伟")],
+        &[
+            (
+                "cn_address",
+                "广东省深圳市南山区粤海街道科技园路18号3栋2单元502室",
+            ),
+            ("cn_name", "张伟"),
+        ],
     ),
-    ("寄到河南省周口市郸城县汲冢镇李楼村3组", &[("cn_address", "河南省周口市郸城县汲冢镇李楼村3组")]),
+    (
+        "寄到河南省周口市郸城县汲冢镇李楼村3组",
+        &[("cn_address", "河南省周口市郸城县汲冢镇李楼村3组")],
+    ),
     ("今年双十一，广东省深圳市的快递量增长了30%", &[]),
 ];
 
@@ -87,7 +129,12 @@ fn table_of_cases() {
             failures.push(format!("{text}\n   want {want:?}\n    got {got:?}"));
         }
     }
-    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -98,14 +145,20 @@ fn csv_header_gives_context() {
     let kinds: Vec<PiiType> = got.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         kinds,
-        vec![PiiType::CnName, PiiType::CnMobile, PiiType::CnAddress, PiiType::WaybillNo],
+        vec![
+            PiiType::CnName,
+            PiiType::CnMobile,
+            PiiType::CnAddress,
+            PiiType::WaybillNo
+        ],
         "{got:?}"
     );
 }
 
 #[test]
 fn sql_insert_columns_give_context() {
-    let text = "INSERT INTO orders (id, receiver_name, waybill_no) VALUES (1, '赵敏', '4312345678901');\n";
+    let text =
+        "INSERT INTO orders (id, receiver_name, waybill_no) VALUES (1, '赵敏', '4312345678901');\n";
     let got = detect(text);
     assert_eq!(
         got,
@@ -119,10 +172,17 @@ fn sql_insert_columns_give_context() {
 #[test]
 fn explain_gives_reasons() {
     let d = Detector::new().unwrap();
-    let opts = Options { explain: true, min_score: 0.0 };
+    let opts = Options {
+        explain: true,
+        min_score: 0.0,
+    };
     let f = d.scan("手机13812345678".as_bytes(), &Default::default(), &opts);
     assert_eq!(f.len(), 1);
-    assert!(f[0].reasons.iter().any(|r| r.contains("hot word")), "{:?}", f[0].reasons);
+    assert!(
+        f[0].reasons.iter().any(|r| r.contains("hot word")),
+        "{:?}",
+        f[0].reasons
+    );
 }
 
 proptest::proptest! {

@@ -12,8 +12,8 @@ const ID_CHECK: &[u8; 11] = b"10X98765432";
 
 /// Province-level codes of GB/T 2260 (first two digits of a resident ID).
 pub(crate) const PROVINCE_CODES: [u8; 34] = [
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51,
-    52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
 ];
 
 fn digits_value(d: &[u8]) -> u32 {
@@ -26,7 +26,7 @@ fn all_digits(d: &[u8]) -> bool {
 
 /// Whether `year-month-day` is a real calendar date.
 pub fn valid_date(year: u32, month: u32, day: u32) -> bool {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -118,7 +118,7 @@ pub fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Who issued a card number, judged from its leading digits.
@@ -140,7 +140,12 @@ pub fn bank_card(digits: &[u8]) -> Option<CardIssuer> {
     let p4 = digits_value(&digits[..4]);
     // Domestic prefixes: UnionPay 62, pre-UnionPay domestic debit BINs 60xxxx
     // (e.g. 601382 Bank of China) and 9558 (ICBC), 95595-95599 (old bank cards).
-    if len >= 16 && (p2 == 62 || p4 == 9558 || (95595..=95599).contains(&digits_value(&digits[..5])) || p4 == 6013) {
+    if len >= 16
+        && (p2 == 62
+            || p4 == 9558
+            || (95595..=95599).contains(&digits_value(&digits[..5]))
+            || p4 == 6013)
+    {
         return Some(CardIssuer::Domestic);
     }
     let international = match len {
@@ -241,9 +246,18 @@ mod tests {
         // Standard Luhn test numbers (Visa 4111..., Mastercard 5555...4444).
         assert!(luhn(b"4111111111111111"));
         assert!(!luhn(b"4111111111111112"));
-        assert_eq!(bank_card(b"4111111111111111"), Some(CardIssuer::International));
-        assert_eq!(bank_card(b"5555555555554444"), Some(CardIssuer::International));
-        assert_eq!(bank_card(b"6222021234567890128").is_some(), luhn(b"6222021234567890128"));
+        assert_eq!(
+            bank_card(b"4111111111111111"),
+            Some(CardIssuer::International)
+        );
+        assert_eq!(
+            bank_card(b"5555555555554444"),
+            Some(CardIssuer::International)
+        );
+        assert_eq!(
+            bank_card(b"6222021234567890128").is_some(),
+            luhn(b"6222021234567890128")
+        );
         assert_eq!(bank_card(b"6212345678901232"), Some(CardIssuer::Domestic));
         assert_eq!(bank_card(b"1234567812345670"), None, "no issuer prefix");
     }
@@ -257,8 +271,16 @@ mod tests {
         assert!(!cn_mobile(b"1381234567"));
         assert_eq!(cn_landline(b"01062345678"), Some((3, 8)));
         assert_eq!(cn_landline(b"075586013388"), Some((4, 8)));
-        assert_eq!(cn_landline(b"02612345678"), None, "026 is not a mainland code");
-        assert_eq!(cn_landline(b"01012345678"), None, "local number may not start with 1");
+        assert_eq!(
+            cn_landline(b"02612345678"),
+            None,
+            "026 is not a mainland code"
+        );
+        assert_eq!(
+            cn_landline(b"01012345678"),
+            None,
+            "local number may not start with 1"
+        );
     }
 
     // UPU S10 example from the standard's annex: RB123456785CN... the check

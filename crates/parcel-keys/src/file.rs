@@ -149,7 +149,11 @@ mod tests {
         let before = fs::read(&path).unwrap();
         let err = init_local(dir.path()).unwrap_err();
         assert!(matches!(err, KeyError::AlreadyExists { .. }));
-        assert_eq!(fs::read(&path).unwrap(), before, "existing key must be untouched");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            before,
+            "existing key must be untouched"
+        );
 
         let a = LocalKeyFile::open(dir.path()).unwrap();
         let b = LocalKeyFile::open(dir.path()).unwrap();

@@ -19,7 +19,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-pub use file::{KEY_DIR, ROOT_KEY_FILE, LocalKeyFile, init_local};
+pub use file::{KEY_DIR, LocalKeyFile, ROOT_KEY_FILE, init_local};
 
 /// Length of every key in bytes.
 pub const KEY_LEN: usize = 32;
@@ -32,7 +32,9 @@ pub const DEFAULT_ENV_VAR: &str = "PARCELGUARD_ROOT_KEY";
 #[non_exhaustive]
 pub enum KeyError {
     /// Keys already exist where `init` would write them.
-    #[error("{path}: a key already exists; refusing to overwrite it (move it away or use another --data-dir)")]
+    #[error(
+        "{path}: a key already exists; refusing to overwrite it (move it away or use another --data-dir)"
+    )]
     AlreadyExists {
         /// The existing key file.
         path: String,
@@ -135,7 +137,10 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// it protects, so a later run can tell which key it needs.
     fn key_id(&self) -> String {
         let id = self.derive("parcelguard/key-id");
-        id.expose()[..6].iter().map(|b| format!("{b:02x}")).collect()
+        id.expose()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 

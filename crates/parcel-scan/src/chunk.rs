@@ -66,22 +66,12 @@ impl<R: Read> Chunker<R> {
             return Ok(None);
         }
         let mut data = std::mem::take(&mut self.carry);
-        let target = data.len() + self.size;
-        data.reserve(self.size);
-        while data.len() < target && !self.eof {
-            let start = data.len();
-            data.resize(target, 0);
-            match self.reader.read(&mut data[start..]) {
-                Ok(0) => {
-                    data.truncate(start);
-                    self.eof = true;
-                }
-                Ok(n) => data.truncate(start + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => data.truncate(start),
-                Err(e) => {
-                    data.truncate(start);
-                    return Err(e);
-                }
+        if !self.eof {
+            // `take` + `read_to_end` fills without zeroing the buffer first.
+            let want = self.size as u64;
+            let got = (&mut self.reader).take(want).read_to_end(&mut data)?;
+            if (got as u64) < want {
+                self.eof = true;
             }
         }
         let base = self.base;
@@ -136,7 +126,9 @@ mod tests {
 
     #[test]
     fn line_aligned_chunks_cover_input_exactly_once() {
-        let text: Vec<u8> = (0..5000).flat_map(|i| format!("line {i} 13812345678\n").into_bytes()).collect();
+        let text: Vec<u8> = (0..5000)
+            .flat_map(|i| format!("line {i} 13812345678\n").into_bytes())
+            .collect();
         let cs = chunks(&text, 4096);
         assert!(cs.len() > 10);
         let mut rebuilt = Vec::new();

@@ -51,7 +51,10 @@ pub struct WalkIssue {
 
 /// Expands `paths` (`-` for stdin) into the inputs to scan, in a stable order
 /// (sorted by path within each directory).
-pub fn collect(paths: &[String], opts: &WalkOptions) -> Result<(Vec<Input>, Vec<WalkIssue>), ScanError> {
+pub fn collect(
+    paths: &[String],
+    opts: &WalkOptions,
+) -> Result<(Vec<Input>, Vec<WalkIssue>), ScanError> {
     let mut inputs = Vec::new();
     let mut issues = Vec::new();
     for p in paths {
@@ -100,6 +103,12 @@ pub fn collect(paths: &[String], opts: &WalkOptions) -> Result<(Vec<Input>, Vec<
     Ok((inputs, issues))
 }
 
+/// A gzip decoder over `reader` (multi-member streams, as `gzip` and `pigz`
+/// write them).
+pub fn gzip_reader<R: Read>(reader: R) -> impl Read {
+    MultiGzDecoder::new(reader)
+}
+
 /// Opens an input for reading, decompressing gzip (by magic bytes) on the
 /// fly.
 pub fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
@@ -110,7 +119,7 @@ pub fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
     let mut reader = BufReader::with_capacity(256 * 1024, raw);
     let head = io::BufRead::fill_buf(&mut reader)?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(MultiGzDecoder::new(reader)))
+        Ok(Box::new(gzip_reader(reader)))
     } else {
         Ok(Box::new(reader))
     }

@@ -58,10 +58,8 @@ impl<W: Write> Printer<W> {
         if let (Some(map), Some(v)) = (obj.as_object_mut(), &l.value) {
             map.insert("value".to_owned(), json!(v));
         }
-        if explain {
-            if let Some(map) = obj.as_object_mut() {
-                map.insert("reasons".to_owned(), json!(f.reasons));
-            }
+        if explain && let Some(map) = obj.as_object_mut() {
+            map.insert("reasons".to_owned(), json!(f.reasons));
         }
         obj
     }
@@ -71,7 +69,10 @@ impl<W: Write> Printer<W> {
         for l in &report.findings {
             match self.format {
                 Format::Jsonl => {
-                    serde_json::to_writer(&mut self.out, &Self::finding_json(&report.path, l, self.explain))?;
+                    serde_json::to_writer(
+                        &mut self.out,
+                        &Self::finding_json(&report.path, l, self.explain),
+                    )?;
                     self.out.write_all(b"\n")?;
                 }
                 Format::Table => {

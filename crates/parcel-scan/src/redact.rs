@@ -37,7 +37,10 @@ impl Operators {
 }
 
 /// Redacts `input` into `output`.
-#[expect(clippy::too_many_arguments, reason = "one call site, each argument distinct")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument distinct"
+)]
 pub fn redact(
     detector: &Detector,
     redactor: &Redactor,
@@ -72,7 +75,9 @@ pub fn redact(
                 continue;
             }
             output.write_all(&data[pos..f.start]).map_err(io_err)?;
-            let value = zeroize::Zeroizing::new(String::from_utf8_lossy(&data[f.start..f.end]).into_owned());
+            let value = zeroize::Zeroizing::new(
+                String::from_utf8_lossy(&data[f.start..f.end]).into_owned(),
+            );
             let replacement = redactor.apply(ops.for_type(f.kind), f.kind, &value)?;
             output.write_all(replacement.as_bytes()).map_err(io_err)?;
             *summary.per_type.entry(f.kind).or_default() += 1;
@@ -82,7 +87,9 @@ pub fn redact(
         // the next chunk starts after, so `pos` never passes the kept part by
         // more than that finding.
         let kept_end = chunk.keep_before.max(pos);
-        output.write_all(&data[pos.min(kept_end)..kept_end]).map_err(io_err)?;
+        output
+            .write_all(&data[pos.min(kept_end)..kept_end])
+            .map_err(io_err)?;
         summary.bytes += chunk.keep_before as u64;
         if pos > chunk.keep_before {
             // Skip the part of the next chunk that this finding already

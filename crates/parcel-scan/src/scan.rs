@@ -178,7 +178,13 @@ fn describe_read_error(e: &std::io::Error) -> FileIssue {
     }
 }
 
-fn read_all(inputs: &[Input], chunk_size: usize, detector: &Detector, work: &Sender<Work>, events: &Sender<Event>) {
+fn read_all(
+    inputs: &[Input],
+    chunk_size: usize,
+    detector: &Detector,
+    work: &Sender<Work>,
+    events: &Sender<Event>,
+) {
     for (file, inp) in inputs.iter().enumerate() {
         let mut chunks = 0;
         let mut issue = None;
@@ -206,7 +212,15 @@ fn read_all(inputs: &[Input], chunk_size: usize, detector: &Detector, work: &Sen
                             };
                             let seq = chunks;
                             chunks += 1;
-                            if work.send(Work { file, seq, chunk, ctx }).is_err() {
+                            if work
+                                .send(Work {
+                                    file,
+                                    seq,
+                                    chunk,
+                                    ctx,
+                                })
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -234,7 +248,12 @@ fn read_all(inputs: &[Input], chunk_size: usize, detector: &Detector, work: &Sen
 }
 
 fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work) -> Event {
-    let Work { file, seq, chunk, ctx } = w;
+    let Work {
+        file,
+        seq,
+        chunk,
+        ctx,
+    } = w;
     let data = &chunk.data;
     let found = detector.scan(data, &ctx, &opts.detect);
     let mut findings = Vec::with_capacity(found.len());
@@ -245,10 +264,10 @@ fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work) -> Event {
         if f.start >= chunk.keep_before {
             break;
         }
-        if let Some(types) = &opts.types {
-            if !types.contains(&f.kind) {
-                continue;
-            }
+        if let Some(types) = &opts.types
+            && !types.contains(&f.kind)
+        {
+            continue;
         }
         for i in memchr_iter(b'\n', &data[pos..f.start]) {
             nl += 1;
@@ -361,7 +380,10 @@ pub fn run(
                     st.next_seq += 1;
                 }
                 if st.total_chunks == Some(st.next_seq) {
-                    let report = st.report.take().unwrap_or_else(|| new_report(current, inputs));
+                    let report = st
+                        .report
+                        .take()
+                        .unwrap_or_else(|| new_report(current, inputs));
                     states.remove(&current);
                     add_to_summary(&mut summary, &report);
                     on_file(report);
@@ -474,7 +496,10 @@ mod tests {
             };
             let mut reports = Vec::new();
             let summary = run(&d, &inputs, &opts, |r| reports.push(r));
-            assert_eq!(reports.iter().map(|r| r.index).collect::<Vec<_>>(), vec![0, 1, 2]);
+            assert_eq!(
+                reports.iter().map(|r| r.index).collect::<Vec<_>>(),
+                vec![0, 1, 2]
+            );
             for r in &reports[..2] {
                 assert_eq!(r.findings.len(), 3000, "{}", r.path);
                 for (i, l) in r.findings.iter().enumerate() {

@@ -69,9 +69,7 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
         .with_writer(io::stderr)
         .with_target(false);
     let result = match format {
-        LogFormat::Human => builder
-            .with_ansi(io::stderr().is_terminal())
-            .try_init(),
+        LogFormat::Human => builder.with_ansi(io::stderr().is_terminal()).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     result.map_err(|_| TelemetryError::AlreadyInitialised)
@@ -112,7 +110,10 @@ impl Captured {
     pub fn assert_absent(&self, secrets: &[&str]) {
         if let Some(found) = self.find_any(secrets) {
             let idx = secrets.iter().position(|s| *s == found).unwrap_or(0);
-            panic!("personal value #{idx} of {} appeared in the logs", secrets.len());
+            panic!(
+                "personal value #{idx} of {} appeared in the logs",
+                secrets.len()
+            );
         }
     }
 }

@@ -44,13 +44,22 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
 
 fn init(config: &Config) -> Result<ExitCode> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
     let key_path = parcel_keys::init_local(dir)?;
     let key = LocalKeyFile::open(dir)?;
     let mut out = io::stdout().lock();
     writeln!(out, "created data directory {}", dir.display())?;
-    writeln!(out, "created root key {} (mode 0600, key id {})", key_path.display(), key.key_id())?;
-    writeln!(out, "back the key up somewhere safe: data encrypted under it cannot be read without it")?;
+    writeln!(
+        out,
+        "created root key {} (mode 0600, key id {})",
+        key_path.display(),
+        key.key_id()
+    )?;
+    writeln!(
+        out,
+        "back the key up somewhere safe: data encrypted under it cannot be read without it"
+    )?;
     tracing::info!(data_dir = %dir.display(), key_id = %key.key_id(), "initialised");
     Ok(ExitCode::SUCCESS)
 }
@@ -126,18 +135,24 @@ fn scan(config: &Config, args: ScanArgs) -> Result<ExitCode> {
         for issue in &report.issues {
             eprintln!("warning: {}: {}", report.path, issue.message);
         }
-        if write_error.is_none() {
-            if let Err(e) = printer.file(&report) {
-                write_error = Some(e);
-            }
+        if write_error.is_none()
+            && let Err(e) = printer.file(&report)
+        {
+            write_error = Some(e);
         }
     });
-    if let Some(e) = write_error {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            return Err(e).context("writing results");
-        }
+    if let Some(e) = write_error
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        return Err(e).context("writing results");
     }
-    printer.finish().or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })?;
+    printer.finish().or_else(|e| {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
     errors += summary.files_with_issues;
     if !args.quiet {
         let per_type: Vec<String> = summary
@@ -155,7 +170,11 @@ fn scan(config: &Config, args: ScanArgs) -> Result<ExitCode> {
             summary.findings(),
             if per_type.is_empty() { "" } else { ": " },
             per_type.join(", "),
-            if errors > 0 { format!("; {errors} files with problems") } else { String::new() },
+            if errors > 0 {
+                format!("; {errors} files with problems")
+            } else {
+                String::new()
+            },
         );
     }
     Ok(if errors > 0 {
@@ -176,11 +195,17 @@ fn parse_ops(list: &[String]) -> Result<parcel_scan::redact::Operators> {
         match item.split_once('=') {
             Some((t, op)) => {
                 let t: PiiType = t.parse().with_context(|| format!("--op {item}"))?;
-                let op: Operator = op.parse().map_err(anyhow::Error::msg).with_context(|| format!("--op {item}"))?;
+                let op: Operator = op
+                    .parse()
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("--op {item}"))?;
                 ops.per_type.insert(t, op);
             }
             None => {
-                ops.default = item.parse().map_err(anyhow::Error::msg).with_context(|| format!("--op {item}"))?;
+                ops.default = item
+                    .parse()
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("--op {item}"))?;
             }
         }
     }
@@ -215,7 +240,16 @@ fn redact(config: &Config, args: RedactArgs) -> Result<ExitCode> {
     let summary = match &args.output {
         None => {
             let out = BufWriter::new(io::stdout().lock());
-            parcel_scan::redact::redact(&detector, &redactor, &ops, &opts, types.as_deref(), reader, out, "<stdout>")?
+            parcel_scan::redact::redact(
+                &detector,
+                &redactor,
+                &ops,
+                &opts,
+                types.as_deref(),
+                reader,
+                out,
+                "<stdout>",
+            )?
         }
         Some(path) => write_redacted(path, |out| {
             parcel_scan::redact::redact(
@@ -243,13 +277,17 @@ fn redact(config: &Config, args: RedactArgs) -> Result<ExitCode> {
 /// Writes to a temporary file beside `path` and renames it into place, so a
 /// failed run never leaves a half-written copy.
 fn write_redacted<T>(path: &Path, f: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<T> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path.file_name().context("--output needs a file name")?;
     let tmp = dir.join(format!(".{}.parcelguard-tmp", name.to_string_lossy()));
     let file = File::create(&tmp).with_context(|| tmp.display().to_string())?;
     let gz = path.extension().is_some_and(|e| e == "gz");
     let result = if gz {
-        let mut enc = flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
+        let mut enc =
+            flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
         let r = f(&mut enc);
         r.and_then(|v| {
             let w = enc.finish()?;
