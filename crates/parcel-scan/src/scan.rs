@@ -505,7 +505,7 @@ mod tests {
                 for (i, l) in r.findings.iter().enumerate() {
                     assert_eq!(l.line, i as u64 + 1);
                     let line_text = text.lines().nth(i).unwrap();
-                    let col = line_text.find("138").unwrap() as u64 + 1;
+                    let col = line_text.rfind("138").unwrap() as u64 + 1;
                     assert_eq!(l.column, col);
                     assert_eq!(&text[l.finding.start..l.finding.end], "13812345678");
                 }
