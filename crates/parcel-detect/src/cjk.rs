@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use crate::context::{Cat, Env, field_index, trim_cell};
+use crate::context::{Cat, Env, trim_cell};
 use crate::numbers::with_context;
 use crate::tables::{Level, tables};
 use crate::{BuildError, PiiType, Sink};
@@ -35,10 +35,14 @@ const NAME_CUES: &[&str] = &[
     "签收人",
     "发件人",
     "取件人",
-    "客户",
     "我是",
     "我叫",
     "名字",
+    "快递员",
+    "配送员",
+    "派件员",
+    "快递小哥",
+    "司机",
     "name",
     "receiver",
     "sender",
@@ -60,7 +64,7 @@ const NOT_NAME: &[&str] = &[
     "客户服务",
     "客户经理",
 ];
-const HONORIFICS: &[&str] = &["先生", "女士", "小姐"];
+const HONORIFICS: &[&str] = &["先生", "女士", "小姐", "您好"];
 const ADDRESS_CUES: &[&str] = &["地址", "住址", "address", "addr"];
 /// Province abbreviations that begin a licence plate (GA 36-2018).
 const PLATE_CHARS: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
@@ -70,23 +74,150 @@ const STOP_WORDS: &[&str] = &[
     "电话", "手机", "地址", "先生", "女士", "小姐", "联系", "身份", "快递", "收件", "寄件", "签收",
     "您好", "你好", "师傅", "邮编", "姓名", "运单", "单号", "发货", "派送", "送达", "号码",
 ];
-/// Single characters that cannot continue a name after its first given
-/// character (particles, pronouns, verbs).
-const STOP_CHARS: &str =
-    "的在已说和到收寄是请了吗呢啊您你我他她于与及给从将把被让向对都也就还又要这那找问叫跟";
-/// Characters that end an address after a number (号, 室, ...).
-const NUMBER_UNITS: &str = "号室楼层栋幢元组座户弄门排期";
-/// Place words that can end an address without a number.
-const PLACE_UNITS: &str = "村组苑园院厦寓城庄屯里区";
-/// Road-level words.
-const ROAD_UNITS: &str = "路街巷弄道村镇乡同";
-const CN_NUMERALS: &str = "一二三四五六七八九十零〇百";
 /// Words that never occur inside an address.
 const ADDRESS_STOPS: &[&str] = &[
     "电话", "手机", "收件", "寄件", "联系", "姓名", "邮编", "身份", "运单", "快递", "的", "了",
-    "是", "和", "与", "将", "已", "您", "你", "我", "请", "先生", "女士", "小姐", "发货", "签收",
-    "派送", "增长", "今年", "去年", "明天", "今天", "附近", "旁边", "对面", "门口",
+    "是", "已经", "您", "你", "我", "请", "先生", "女士", "小姐", "发货", "签收", "派送", "增长",
+    "今年", "去年", "明天", "今天",
 ];
+
+/// Characters that cannot continue a name after its first given character (particles, pronouns, verbs).
+fn is_stop_char(c: char) -> bool {
+    matches!(
+        c,
+        '的' | '在'
+            | '已'
+            | '说'
+            | '和'
+            | '到'
+            | '收'
+            | '寄'
+            | '是'
+            | '请'
+            | '了'
+            | '吗'
+            | '呢'
+            | '啊'
+            | '您'
+            | '你'
+            | '我'
+            | '他'
+            | '她'
+            | '于'
+            | '与'
+            | '及'
+            | '给'
+            | '从'
+            | '将'
+            | '把'
+            | '被'
+            | '让'
+            | '向'
+            | '对'
+            | '都'
+            | '也'
+            | '就'
+            | '还'
+            | '又'
+            | '要'
+            | '这'
+            | '那'
+            | '找'
+            | '问'
+            | '叫'
+            | '跟'
+    )
+}
+
+/// Characters that end an address after a number (号, 室, ...).
+fn is_number_unit(c: char) -> bool {
+    matches!(
+        c,
+        '号' | '室'
+            | '楼'
+            | '层'
+            | '栋'
+            | '幢'
+            | '元'
+            | '组'
+            | '座'
+            | '户'
+            | '弄'
+            | '门'
+            | '排'
+            | '期'
+    )
+}
+
+/// Place words that can end an address without a number.
+fn is_place_unit(c: char) -> bool {
+    matches!(
+        c,
+        '村' | '组' | '苑' | '园' | '院' | '厦' | '寓' | '城' | '庄' | '屯' | '里' | '区'
+    )
+}
+
+/// Road-level words.
+fn is_road_unit(c: char) -> bool {
+    matches!(
+        c,
+        '路' | '街' | '巷' | '弄' | '道' | '村' | '镇' | '乡' | '同'
+    )
+}
+
+/// Chinese numerals, which count as numbers before an address unit.
+fn is_cn_numeral(c: char) -> bool {
+    matches!(
+        c,
+        '一' | '二' | '三' | '四' | '五' | '六' | '七' | '八' | '九' | '十' | '零' | '〇' | '百'
+    )
+}
+
+/// Whether `c` starts one of the stop words, checked before comparing whole words.
+fn starts_stop_word(c: char) -> bool {
+    matches!(
+        c,
+        '与' | '了'
+            | '今'
+            | '你'
+            | '先'
+            | '单'
+            | '去'
+            | '发'
+            | '号'
+            | '和'
+            | '地'
+            | '增'
+            | '女'
+            | '姓'
+            | '寄'
+            | '对'
+            | '将'
+            | '小'
+            | '已'
+            | '师'
+            | '快'
+            | '您'
+            | '我'
+            | '手'
+            | '收'
+            | '旁'
+            | '明'
+            | '是'
+            | '派'
+            | '电'
+            | '的'
+            | '签'
+            | '联'
+            | '请'
+            | '身'
+            | '运'
+            | '送'
+            | '邮'
+            | '门'
+            | '附'
+    )
+}
 
 #[derive(Debug)]
 pub(crate) struct CjkMatcher {
@@ -309,17 +440,23 @@ impl CjkMatcher {
         let mut cells: Vec<(usize, usize)> = Vec::new();
         if let Some(sep) = env.doc.sep().filter(|_| env.doc.has_name_column()) {
             let mut start = 0;
+            let mut index = 0;
             let mut quoted = false;
-            for (k, &b) in line.iter().enumerate() {
+            for (k, &b) in line
+                .iter()
+                .enumerate()
+                .chain(std::iter::once((line.len(), &sep)))
+            {
                 if b == b'"' {
                     quoted = !quoted;
-                } else if b == sep && !quoted {
-                    cells.push((start, k));
+                } else if b == sep && (!quoted || k == line.len()) {
+                    if env.doc.column(index) == Some(Cat::Name) {
+                        cells.push((start, k));
+                    }
                     start = k + 1;
+                    index += 1;
                 }
             }
-            cells.push((start, line.len()));
-            cells.retain(|&(s, _)| env.doc.column(field_index(&line[..s], sep)) == Some(Cat::Name));
         } else if line.len() > 12 && line[..12].eq_ignore_ascii_case(b"INSERT INTO ") {
             let mut k = 0;
             while let Some(q) = memchr::memchr(b'\'', &line[k..]) {
@@ -400,8 +537,31 @@ fn char_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
         0xF0..=0xF7 => 4,
         _ => return None,
     };
-    let s = std::str::from_utf8(hay.get(i..i + len)?).ok()?;
-    s.chars().next().map(|c| (c, len))
+    let bytes = hay.get(i..i + len)?;
+    if len == 1 {
+        return Some((char::from(lead), 1));
+    }
+    if bytes[1..].iter().any(|&b| b & 0xC0 != 0x80) {
+        return None;
+    }
+    let cont = |b: u8| u32::from(b & 0x3F);
+    let code = match len {
+        2 => (u32::from(lead & 0x1F) << 6) | cont(bytes[1]),
+        3 => (u32::from(lead & 0x0F) << 12) | (cont(bytes[1]) << 6) | cont(bytes[2]),
+        _ => {
+            (u32::from(lead & 0x07) << 18)
+                | (cont(bytes[1]) << 12)
+                | (cont(bytes[2]) << 6)
+                | cont(bytes[3])
+        }
+    };
+    // Overlong forms are rejected by the minimum, surrogates and values past
+    // U+10FFFF by `from_u32`, as `str::from_utf8` would.
+    let min = [0, 0, 0x80, 0x800, 0x1_0000][len];
+    if code < min {
+        return None;
+    }
+    char::from_u32(code).map(|c| (c, len))
 }
 
 /// Skips what separates a cue from its value: spaces, colons, quotes, `=`,
@@ -457,7 +617,8 @@ fn name_at(hay: &[u8], pos: usize, le: usize) -> Option<usize> {
         .enumerate()
         .skip(surname)
         .find(|&(k, &(c, at))| {
-            starts_with_any(hay, at, STOP_WORDS) || (k > surname && STOP_CHARS.contains(c))
+            (starts_stop_word(c) && starts_with_any(hay, at, STOP_WORDS))
+                || (k > surname && is_stop_char(c))
         })
         .map_or(max, |(k, _)| k);
     if n < surname + 1 {
@@ -487,7 +648,7 @@ fn name_before(hay: &[u8], ls: usize, end: usize) -> Option<usize> {
     let boundary_before = |s: usize| -> bool {
         match starts.iter().position(|&x| x == s) {
             Some(k) if k + 1 < starts.len() => {
-                char_at(hay, starts[k + 1]).is_some_and(|(c, _)| STOP_CHARS.contains(c))
+                char_at(hay, starts[k + 1]).is_some_and(|(c, _)| is_stop_char(c))
             }
             _ => true,
         }
@@ -500,6 +661,15 @@ fn name_before(hay: &[u8], ls: usize, end: usize) -> Option<usize> {
         };
         let text = std::str::from_utf8(&hay[s..end]).ok()?;
         if t.surname_at(text) != Some(surname_len) {
+            continue;
+        }
+        // 郑先生您好: the given part cannot hold an honorific or particle.
+        let given_ok = starts[..len - surname_len].iter().all(|&at| {
+            char_at(hay, at).is_some_and(|(c, _)| {
+                !(is_stop_char(c) || (starts_stop_word(c) && starts_with_any(hay, at, STOP_WORDS)))
+            })
+        });
+        if !given_ok {
             continue;
         }
         // A compound surname is distinctive enough on its own; a single one
@@ -543,27 +713,27 @@ fn address_at(
             if letters > 4 {
                 break;
             }
-        } else if matches!(c, '-' | '#' | '－' | '—') {
+        } else if matches!(c, '-' | '#' | '－' | '—' | '（' | '）') {
             prev_numeric = false;
         } else if c == ' ' {
             let next_cjk = char_at(hay, i + 1).is_some_and(|(n, _)| is_cjk(n));
-            if !(next_cjk && "省市区县镇乡".contains(prev_char)) {
+            if !(next_cjk && matches!(prev_char, '省' | '市' | '区' | '县' | '镇' | '乡')) {
                 break;
             }
         } else if is_cjk(c) {
-            if i > pos && starts_with_any(hay, i, ADDRESS_STOPS) {
+            if i > pos && starts_stop_word(c) && starts_with_any(hay, i, ADDRESS_STOPS) {
                 break;
             }
-            if NUMBER_UNITS.contains(c) && prev_numeric {
+            if is_number_unit(c) && prev_numeric {
                 has_number_unit = true;
                 last_terminal = Some(i + l);
-            } else if PLACE_UNITS.contains(c) && i > pos {
+            } else if is_place_unit(c) && i > pos {
                 last_terminal = Some(i + l);
             }
-            if ROAD_UNITS.contains(c) && i > pos {
+            if is_road_unit(c) && i > pos {
                 road_end = Some(i + l);
             }
-            prev_numeric = CN_NUMERALS.contains(c);
+            prev_numeric = is_cn_numeral(c);
             letters = 0;
         } else {
             break;
@@ -618,4 +788,21 @@ fn plate_at(hay: &[u8], mut i: usize) -> Option<usize> {
         _ => false,
     };
     ok.then_some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn char_at_agrees_with_std(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..8)) {
+            let ours = char_at(&bytes, 0);
+            let std = bytes.first().and_then(|&lead| {
+                let len = match lead { 0x00..=0x7F => 1, 0xC0..=0xDF => 2, 0xE0..=0xEF => 3, 0xF0..=0xF7 => 4, _ => return None };
+                std::str::from_utf8(bytes.get(..len)?).ok()?.chars().next().map(|c| (c, len))
+            });
+            proptest::prop_assert_eq!(ours, std);
+        }
+    }
 }

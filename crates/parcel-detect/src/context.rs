@@ -119,6 +119,8 @@ const HOT_WORDS: &[(&str, Cat)] = &[
     ("极兔", Cat::Waybill),
     ("邮政", Cat::Waybill),
     ("德邦", Cat::Waybill),
+    ("【ems", Cat::Waybill),
+    ("ems快递", Cat::Waybill),
     ("zto", Cat::Waybill),
     ("yunda", Cat::Waybill),
     ("快递", Cat::Waybill),
@@ -161,6 +163,8 @@ const HOT_WORDS: &[(&str, Cat)] = &[
     ("requestid", Cat::Negative),
     ("span", Cat::Negative),
     ("timestamp", Cat::Negative),
+    ("ts=", Cat::Negative),
+    ("\"ts\"", Cat::Negative),
     ("time", Cat::Negative),
     ("amount", Cat::Negative),
     ("price", Cat::Negative),
@@ -253,7 +257,12 @@ impl DocContext {
         if !looks_like_header {
             return Self::default();
         }
-        let columns: Vec<Option<Cat>> = cells.iter().map(|c| hot.first_in(c)).collect();
+        // The last hot word is the head noun: `sender_id_card` is an ID
+        // column, `收件人手机` a phone column.
+        let columns: Vec<Option<Cat>> = cells
+            .iter()
+            .map(|c| hot.last_in(c).map(|(cat, _)| cat))
+            .collect();
         if columns.iter().all(Option::is_none) {
             return Self::default();
         }
@@ -387,5 +396,7 @@ fn sql_column(hot: &HotWords, line: &[u8], offset: usize) -> Option<Cat> {
         }
         prev = b;
     }
-    columns.get(idx).and_then(|c| hot.first_in(c))
+    columns
+        .get(idx)
+        .and_then(|c| hot.last_in(c).map(|(cat, _)| cat))
 }

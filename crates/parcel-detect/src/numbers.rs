@@ -493,7 +493,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
     // Digit-only waybills (ZTO, Yunda, STO, EMS, ...): indistinguishable from
     // other numbers without a waybill key, header or carrier name nearby.
     if let [n] = lens
-        && (10..=15).contains(n)
+        && (12..=15).contains(n)
     {
         out.push(Candidate {
             kind: PiiType::WaybillNo,

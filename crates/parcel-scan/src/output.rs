@@ -5,7 +5,27 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use crate::scan::{FileReport, Located};
+use serde::Serialize;
+
+use crate::scan::Located;
+
+/// One JSONL line: the output contract of `--format jsonl`.
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    path: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    start: usize,
+    end: usize,
+    line: u64,
+    column: u64,
+    score: f64,
+    validator: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<&'a [String]>,
+}
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,42 +62,29 @@ impl<W: Write> Printer<W> {
         }
     }
 
-    /// The JSON object for one finding (the JSONL output contract).
-    pub fn finding_json(path: &str, l: &Located, explain: bool) -> Value {
-        let f = &l.finding;
-        let mut obj = json!({
-            "path": path,
-            "type": f.kind.as_str(),
-            "start": f.start,
-            "end": f.end,
-            "line": l.line,
-            "column": l.column,
-            "score": round2(f.score),
-            "validator": f.validator,
-        });
-        if let (Some(map), Some(v)) = (obj.as_object_mut(), &l.value) {
-            map.insert("value".to_owned(), json!(v));
-        }
-        if explain && let Some(map) = obj.as_object_mut() {
-            map.insert("reasons".to_owned(), json!(f.reasons));
-        }
-        obj
-    }
-
-    /// Writes one file's findings.
-    pub fn file(&mut self, report: &FileReport) -> io::Result<()> {
-        for l in &report.findings {
+    /// Writes one batch of findings from the file `path`.
+    pub fn findings(&mut self, path: &str, findings: &[Located]) -> io::Result<()> {
+        for l in findings {
+            let f = &l.finding;
             match self.format {
                 Format::Jsonl => {
-                    serde_json::to_writer(
-                        &mut self.out,
-                        &Self::finding_json(&report.path, l, self.explain),
-                    )?;
+                    let line = JsonFinding {
+                        path,
+                        kind: f.kind.as_str(),
+                        start: f.start,
+                        end: f.end,
+                        line: l.line,
+                        column: l.column,
+                        score: round2(f.score),
+                        validator: f.validator,
+                        value: l.value.as_deref(),
+                        reasons: self.explain.then_some(f.reasons.as_slice()),
+                    };
+                    serde_json::to_writer(&mut self.out, &line)?;
                     self.out.write_all(b"\n")?;
                 }
                 Format::Table => {
-                    let f = &l.finding;
-                    let loc = format!("{}:{}:{}", report.path, l.line, l.column);
+                    let loc = format!("{path}:{}:{}", l.line, l.column);
                     write!(
                         self.out,
                         "{loc:<40} {:<15} {:>5.2}  {}",
@@ -96,7 +103,6 @@ impl<W: Write> Printer<W> {
                     }
                 }
                 Format::Sarif => {
-                    let f = &l.finding;
                     let mut text = format!(
                         "{} (score {:.2}, validated by {})",
                         f.kind.as_str(),
@@ -112,7 +118,7 @@ impl<W: Write> Printer<W> {
                         "message": { "text": text },
                         "locations": [{
                             "physicalLocation": {
-                                "artifactLocation": { "uri": report.path },
+                                "artifactLocation": { "uri": path },
                                 "region": {
                                     "startLine": l.line,
                                     "byteOffset": f.start,
@@ -124,9 +130,6 @@ impl<W: Write> Printer<W> {
                     }));
                 }
             }
-        }
-        if self.format != Format::Sarif {
-            self.out.flush()?;
         }
         Ok(())
     }

@@ -80,15 +80,35 @@ pub struct FileIssue {
     pub message: String,
 }
 
-/// Everything found in one input.
+/// What [`run`] reports, in input order: batches of findings as each chunk
+/// is done (so memory stays bounded however many findings a file holds),
+/// then the file's totals.
+#[derive(Debug, Clone)]
+pub enum FileEvent {
+    /// Findings from the next chunk of a file, in offset order.
+    Findings {
+        /// Index of the input in the list given to [`run`].
+        index: usize,
+        /// The input's display name.
+        path: std::sync::Arc<str>,
+        /// The findings.
+        findings: Vec<Located>,
+    },
+    /// The file is finished.
+    Done(FileReport),
+}
+
+/// Totals for one input.
 #[derive(Debug, Clone)]
 pub struct FileReport {
     /// Index of the input in the list given to [`run`].
     pub index: usize,
     /// The input's display name.
-    pub path: String,
-    /// Findings, in offset order.
-    pub findings: Vec<Located>,
+    pub path: std::sync::Arc<str>,
+    /// Number of findings.
+    pub findings: u64,
+    /// Per type.
+    pub per_type: BTreeMap<PiiType, u64>,
     /// Bytes scanned (decompressed).
     pub bytes: u64,
     /// Problems met.
@@ -319,12 +339,13 @@ struct FileState {
     report: Option<FileReport>,
 }
 
-/// Scans `inputs`, calling `on_file` with each file's report in input order.
+/// Scans `inputs`, calling `on_event` with findings and file totals in
+/// input order.
 pub fn run(
     detector: &Detector,
     inputs: &[Input],
     opts: &ScanOptions,
-    mut on_file: impl FnMut(FileReport),
+    mut on_event: impl FnMut(FileEvent),
 ) -> Summary {
     let started = Instant::now();
     let jobs = opts.jobs.max(1);
@@ -376,8 +397,19 @@ pub fn run(
             // Drain everything that is now in order.
             while let Some(st) = states.get_mut(&current) {
                 while let Some(ev) = st.chunks.remove(&st.next_seq) {
-                    apply_chunk(st, ev, current, inputs);
+                    let findings = apply_chunk(st, ev, current, inputs);
                     st.next_seq += 1;
+                    if !findings.is_empty() {
+                        let path = st.report.as_ref().map_or_else(
+                            || new_report(current, inputs).path,
+                            |r| std::sync::Arc::clone(&r.path),
+                        );
+                        on_event(FileEvent::Findings {
+                            index: current,
+                            path,
+                            findings,
+                        });
+                    }
                 }
                 if st.total_chunks == Some(st.next_seq) {
                     let report = st
@@ -386,7 +418,7 @@ pub fn run(
                         .unwrap_or_else(|| new_report(current, inputs));
                     states.remove(&current);
                     add_to_summary(&mut summary, &report);
-                    on_file(report);
+                    on_event(FileEvent::Done(report));
                     current += 1;
                 } else {
                     break;
@@ -401,15 +433,20 @@ pub fn run(
 fn new_report(index: usize, inputs: &[Input]) -> FileReport {
     FileReport {
         index,
-        path: inputs.get(index).map(Input::display).unwrap_or_default(),
-        findings: Vec::new(),
+        path: inputs
+            .get(index)
+            .map(Input::display)
+            .unwrap_or_default()
+            .into(),
+        findings: 0,
+        per_type: BTreeMap::new(),
         bytes: 0,
         issues: Vec::new(),
         binary: false,
     }
 }
 
-fn apply_chunk(st: &mut FileState, ev: Event, file: usize, inputs: &[Input]) {
+fn apply_chunk(st: &mut FileState, ev: Event, file: usize, inputs: &[Input]) -> Vec<Located> {
     let Event::Chunk {
         base,
         keep_before,
@@ -420,9 +457,9 @@ fn apply_chunk(st: &mut FileState, ev: Event, file: usize, inputs: &[Input]) {
         ..
     } = ev
     else {
-        return;
+        return Vec::new();
     };
-    let rep = st.report.get_or_insert_with(|| new_report(file, inputs));
+    let mut out = Vec::with_capacity(findings.len());
     for lf in findings {
         let mut f = lf.finding;
         let line = st.lines_before + lf.nl_before + 1;
@@ -432,12 +469,17 @@ fn apply_chunk(st: &mut FileState, ev: Event, file: usize, inputs: &[Input]) {
         };
         f.start += base as usize;
         f.end += base as usize;
-        rep.findings.push(Located {
+        out.push(Located {
             finding: f,
             line,
             column,
             value: lf.value,
         });
+    }
+    let rep = st.report.get_or_insert_with(|| new_report(file, inputs));
+    rep.findings += out.len() as u64;
+    for l in &out {
+        *rep.per_type.entry(l.finding.kind).or_default() += 1;
     }
     rep.bytes += keep_before as u64;
     if invalid_utf8 && !rep.issues.iter().any(|i| i.kind == "invalid_utf8") {
@@ -450,6 +492,7 @@ fn apply_chunk(st: &mut FileState, ev: Event, file: usize, inputs: &[Input]) {
     if let Some(nl) = last_newline {
         st.last_line_start = base + nl as u64 + 1;
     }
+    out
 }
 
 fn add_to_summary(summary: &mut Summary, report: &FileReport) {
@@ -461,8 +504,8 @@ fn add_to_summary(summary: &mut Summary, report: &FileReport) {
     if !report.issues.is_empty() {
         summary.files_with_issues += 1;
     }
-    for l in &report.findings {
-        *summary.per_type.entry(l.finding.kind).or_default() += 1;
+    for (t, n) in &report.per_type {
+        *summary.per_type.entry(*t).or_default() += n;
     }
 }
 
@@ -495,14 +538,21 @@ mod tests {
                 ..ScanOptions::default()
             };
             let mut reports = Vec::new();
-            let summary = run(&d, &inputs, &opts, |r| reports.push(r));
+            let mut found: Vec<Vec<Located>> = vec![Vec::new(); inputs.len()];
+            let summary = run(&d, &inputs, &opts, |ev| match ev {
+                FileEvent::Findings {
+                    index, findings, ..
+                } => found[index].extend(findings),
+                FileEvent::Done(r) => reports.push(r),
+            });
             assert_eq!(
                 reports.iter().map(|r| r.index).collect::<Vec<_>>(),
                 vec![0, 1, 2]
             );
-            for r in &reports[..2] {
-                assert_eq!(r.findings.len(), 3000, "{}", r.path);
-                for (i, l) in r.findings.iter().enumerate() {
+            for (r, fs) in reports[..2].iter().zip(&found) {
+                assert_eq!(fs.len(), 3000, "{}", r.path);
+                assert_eq!(r.findings, 3000);
+                for (i, l) in fs.iter().enumerate() {
                     assert_eq!(l.line, i as u64 + 1);
                     let line_text = text.lines().nth(i).unwrap();
                     let col = line_text.rfind("138").unwrap() as u64 + 1;

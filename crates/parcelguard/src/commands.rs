@@ -13,7 +13,7 @@ use parcel_detect::mask::{Operator, Redactor};
 use parcel_detect::{Detector, Options, PiiType};
 use parcel_keys::{EnvKey, KeyProvider, LocalKeyFile};
 use parcel_scan::output::{Format, Printer};
-use parcel_scan::scan::{ScanOptions, ValueMode};
+use parcel_scan::scan::{FileEvent, ScanOptions, ValueMode};
 
 use crate::cli::{Cli, Command, FormatArg, LogFormatArg, RedactArgs, ScanArgs, ShowValues};
 
@@ -131,14 +131,18 @@ fn scan(config: &Config, args: ScanArgs) -> Result<ExitCode> {
     };
     let mut printer = Printer::new(BufWriter::new(stdout.lock()), format, args.explain);
     let mut write_error: Option<io::Error> = None;
-    let summary = parcel_scan::scan::run(&detector, &inputs, &opts, |report| {
-        for issue in &report.issues {
-            eprintln!("warning: {}: {}", report.path, issue.message);
+    let summary = parcel_scan::scan::run(&detector, &inputs, &opts, |event| match event {
+        FileEvent::Findings { path, findings, .. } => {
+            if write_error.is_none()
+                && let Err(e) = printer.findings(&path, &findings)
+            {
+                write_error = Some(e);
+            }
         }
-        if write_error.is_none()
-            && let Err(e) = printer.file(&report)
-        {
-            write_error = Some(e);
+        FileEvent::Done(report) => {
+            for issue in &report.issues {
+                eprintln!("warning: {}: {}", report.path, issue.message);
+            }
         }
     });
     if let Some(e) = write_error
