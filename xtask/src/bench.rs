@@ -27,6 +27,9 @@ pub(crate) struct BenchArgs {
     /// Python interpreter with presidio-analyzer and en_core_web_sm installed.
     #[arg(long, default_value = "python3")]
     python: String,
+    /// The spaCy model Presidio loads (a package name or path).
+    #[arg(long, default_value = "en_core_web_sm")]
+    spacy_model: String,
     /// Skip Presidio.
     #[arg(long)]
     skip_presidio: bool,
@@ -51,8 +54,13 @@ const RG_UNION: &str = concat!(
 const PRESIDIO_SCRIPT: &str = r#"
 import sys, time
 from presidio_analyzer import AnalyzerEngine
+from presidio_analyzer.nlp_engine import NlpEngineProvider
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
-engine = AnalyzerEngine()
+nlp = NlpEngineProvider(nlp_configuration={
+    "nlp_engine_name": "spacy",
+    "models": [{"lang_code": "en", "model_name": sys.argv[2]}],
+}).create_engine()
+engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
 engine.analyze(text="warm up 13812345678", language="en")
 t = time.perf_counter()
 n = 0
@@ -264,7 +272,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let presidio = if args.skip_presidio {
         "skipped (--skip-presidio)".to_owned()
     } else {
-        match presidio(&args.python, &dense, args.presidio_kb * 1000, &dir, &pg) {
+        match presidio(args, &dense, &dir, &pg) {
             Ok(s) => s,
             Err(e) => format!("not run: {e:#}"),
         }
@@ -290,13 +298,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn presidio(
-    python: &str,
-    dense: &Path,
-    sample_bytes: usize,
-    dir: &Path,
-    pg: &Path,
-) -> Result<String> {
+fn presidio(args: &BenchArgs, dense: &Path, dir: &Path, pg: &Path) -> Result<String> {
+    let sample_bytes = args.presidio_kb * 1000;
     let sample = dir.join(format!("presidio-sample-{sample_bytes}.txt"));
     let mut taken = 0;
     let mut out = File::create(&sample)?;
@@ -311,7 +314,11 @@ fn presidio(
     drop(out);
     let script = dir.join("presidio_bench.py");
     std::fs::write(&script, PRESIDIO_SCRIPT)?;
-    let o = Command::new(python).arg(&script).arg(&sample).output()?;
+    let o = Command::new(&args.python)
+        .arg(&script)
+        .arg(&sample)
+        .arg(&args.spacy_model)
+        .output()?;
     if !o.status.success() {
         bail!(
             "presidio failed (install presidio-analyzer and an en_core_web_sm model): {}",

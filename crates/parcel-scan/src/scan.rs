@@ -417,6 +417,14 @@ pub fn run(
                         .take()
                         .unwrap_or_else(|| new_report(current, inputs));
                     states.remove(&current);
+                    // Paths and counts only: never a value.
+                    tracing::debug!(
+                        path = %report.path,
+                        bytes = report.bytes,
+                        findings = report.findings,
+                        issues = report.issues.len(),
+                        "file scanned"
+                    );
                     add_to_summary(&mut summary, &report);
                     on_event(FileEvent::Done(report));
                     current += 1;
@@ -512,6 +520,30 @@ fn add_to_summary(summary: &mut Summary, report: &FileReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scanning_logs_no_personal_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leak.csv");
+        std::fs::write(&path, "收件人,手机\n王小明,13812345678\n").unwrap();
+        let d = Detector::new().unwrap();
+        let opts = ScanOptions {
+            values: ValueMode::Full,
+            ..ScanOptions::default()
+        };
+        let (found, logs) = parcel_telemetry::capture(|| {
+            let mut n = 0;
+            run(&d, &[Input::File(path.clone())], &opts, |ev| {
+                if let FileEvent::Findings { findings, .. } = ev {
+                    n += findings.len();
+                }
+            });
+            n
+        });
+        assert_eq!(found, 2);
+        assert!(logs.text().contains("file scanned"), "{}", logs.text());
+        logs.assert_absent(&["13812345678", "王小明"]);
+    }
 
     #[test]
     fn finds_across_chunks_with_right_lines_and_stable_order() {
