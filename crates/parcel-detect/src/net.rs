@@ -85,6 +85,12 @@ pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>) {
         if colon < resume {
             continue;
         }
+        // Most colons are `"key":"value"` or `key: value`: no hex digit or
+        // colon on either side, so no address.
+        let hexish = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_hexdigit() || b == b':');
+        if !hexish(colon.checked_sub(1).and_then(|i| hay.get(i))) && !hexish(hay.get(colon + 1)) {
+            continue;
+        }
         let mut s = colon;
         while s > 0 && is_v6_char(hay[s - 1]) && colon - s < 40 {
             s -= 1;

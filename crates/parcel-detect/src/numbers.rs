@@ -334,7 +334,25 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
         return groups[count - 1].1;
     }
     let plus = prev == Some(b'+');
-    for k in (1..=count).rev() {
+    // Groups of one or two digits only occur first (a country code), second
+    // after `86` (an area code without its 0) or last in a 19-digit card:
+    // dates and times (2026-11-22) stop here.
+    let first = &hay[groups[0].0..groups[0].1];
+    let country_code = first == b"86" || first == b"0086";
+    let max_k = (1..count)
+        .find(|&i| {
+            let len = groups[i].1 - groups[i].0;
+            len <= 2 && !(i == 1 && country_code) && !(i == 4 && len == 2)
+        })
+        .unwrap_or(count);
+    let mut prefix_digits = [0usize; 6];
+    for (i, g) in groups[..count].iter().enumerate() {
+        prefix_digits[i + 1] = prefix_digits[i] + (g.1 - g.0);
+    }
+    for k in (1..=max_k).rev() {
+        if prefix_digits[k] < 7 {
+            continue;
+        }
         let (_, end) = groups[k - 1];
         // A group list glued to letters or continuing as a decimal is not a
         // number we know.

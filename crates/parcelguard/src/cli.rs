@@ -79,8 +79,8 @@ pub(crate) enum ShowValues {
 pub(crate) struct ScanArgs {
     /// Files or directories to scan; `-` reads stdin. `.gz` files are read
     /// transparently. Directories honour .gitignore, .ignore and
-    /// .parcelguardignore.
-    #[arg(value_name = "PATH", default_value = ".")]
+    /// .parcelguardignore. Without a path: stdin when it is piped, else `.`.
+    #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
     /// Output format [default: table on a terminal, jsonl otherwise].
     #[arg(long, value_enum)]

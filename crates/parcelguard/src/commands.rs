@@ -115,7 +115,14 @@ fn scan(config: &Config, args: ScanArgs) -> Result<ExitCode> {
         hidden: args.hidden || config.scan.hidden,
         globs: args.globs.clone(),
     };
-    let (inputs, walk_issues) = parcel_scan::input::collect(&args.paths, &walk)?;
+    let paths = if !args.paths.is_empty() {
+        args.paths.clone()
+    } else if io::stdin().is_terminal() {
+        vec![".".to_owned()]
+    } else {
+        vec!["-".to_owned()]
+    };
+    let (inputs, walk_issues) = parcel_scan::input::collect(&paths, &walk)?;
     let mut errors = 0u64;
     for issue in &walk_issues {
         errors += 1;

@@ -200,6 +200,14 @@ fn scan_sarif_and_stdin() {
     let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "cn_mobile");
+    // Without a path, piped stdin is scanned (as ripgrep does).
+    let out = pg(dir.path())
+        .args(["scan", "--format", "jsonl"])
+        .write_stdin(format!("mobile={PHONE}\n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("\"path\":\"<stdin>\""));
 }
 
 #[test]
