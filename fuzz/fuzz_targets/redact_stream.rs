@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use parcel_detect::mask::{Operator, Redactor};
 use parcel_detect::{Detector, Options};
 use parcel_scan::chunk::Chunker;
-use parcel_scan::redact::{Operators, redact};
+use parcel_scan::redact::{Operators, Redaction};
 
 static DETECTOR: OnceLock<Option<Detector>> = OnceLock::new();
 
@@ -32,7 +32,14 @@ fuzz_target!(|data: &[u8]| {
     let ops = Operators { default: Operator::Hash, per_type: Default::default() };
     let r = Redactor::with_keys(&[1; 32], &[2; 32]);
     let mut out = Vec::new();
-    let _ = redact(d, &r, &ops, &Options::default(), None, input, &mut out, "fuzz");
+    let redaction = Redaction {
+        detector: d,
+        redactor: &r,
+        ops: &ops,
+        opts: &Options::default(),
+        types: None,
+    };
+    let _ = redaction.run(input, &mut out, "fuzz");
 });
 
 fn flate2_reader(data: &[u8]) -> impl Read + '_ {

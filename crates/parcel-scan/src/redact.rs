@@ -36,21 +36,46 @@ impl Operators {
     }
 }
 
-/// Redacts `input` into `output`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site, each argument distinct"
-)]
-pub fn redact(
-    detector: &Detector,
-    redactor: &Redactor,
-    ops: &Operators,
-    opts: &Options,
-    types: Option<&[PiiType]>,
+/// Everything a redaction needs besides its input and output.
+#[derive(Debug)]
+pub struct Redaction<'a> {
+    /// The detector.
+    pub detector: &'a Detector,
+    /// The operators' keys.
+    pub redactor: &'a Redactor,
+    /// Which operator each type gets.
+    pub ops: &'a Operators,
+    /// Minimum score.
+    pub opts: &'a Options,
+    /// Redact only these types (all when `None`).
+    pub types: Option<&'a [PiiType]>,
+}
+
+impl Redaction<'_> {
+    /// Redacts `input` into `output` (named `out_name` in errors).
+    pub fn run(
+        &self,
+        input: impl Read,
+        output: impl Write,
+        out_name: &str,
+    ) -> Result<RedactSummary, ScanError> {
+        redact(self, input, output, out_name)
+    }
+}
+
+fn redact(
+    r: &Redaction<'_>,
     input: impl Read,
     mut output: impl Write,
     out_name: &str,
 ) -> Result<RedactSummary, ScanError> {
+    let Redaction {
+        detector,
+        redactor,
+        ops,
+        opts,
+        types,
+    } = *r;
     let io_err = |source| ScanError::Io {
         path: out_name.to_owned(),
         source,

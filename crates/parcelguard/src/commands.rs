@@ -248,32 +248,17 @@ fn redact(config: &Config, args: RedactArgs) -> Result<ExitCode> {
         parcel_scan::input::Input::File(args.input.clone().into())
     };
     let reader = parcel_scan::input::open(&input).with_context(|| input.display())?;
+    let redaction = parcel_scan::redact::Redaction {
+        detector: &detector,
+        redactor: &redactor,
+        ops: &ops,
+        opts: &opts,
+        types: types.as_deref(),
+    };
     let summary = match &args.output {
-        None => {
-            let out = BufWriter::new(io::stdout().lock());
-            parcel_scan::redact::redact(
-                &detector,
-                &redactor,
-                &ops,
-                &opts,
-                types.as_deref(),
-                reader,
-                out,
-                "<stdout>",
-            )?
-        }
+        None => redaction.run(reader, BufWriter::new(io::stdout().lock()), "<stdout>")?,
         Some(path) => write_redacted(path, |out| {
-            parcel_scan::redact::redact(
-                &detector,
-                &redactor,
-                &ops,
-                &opts,
-                types.as_deref(),
-                reader,
-                out,
-                &path.display().to_string(),
-            )
-            .map_err(anyhow::Error::from)
+            Ok(redaction.run(reader, out, &path.display().to_string())?)
         })?,
     };
     let total: u64 = summary.per_type.values().sum();
@@ -296,26 +281,27 @@ fn write_redacted<T>(path: &Path, f: impl FnOnce(&mut dyn Write) -> Result<T>) -
     let tmp = dir.join(format!(".{}.parcelguard-tmp", name.to_string_lossy()));
     let file = File::create(&tmp).with_context(|| tmp.display().to_string())?;
     let gz = path.extension().is_some_and(|e| e == "gz");
+    let mut w = BufWriter::new(file);
     let result = if gz {
-        let mut enc =
-            flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::default());
-        let r = f(&mut enc);
-        r.and_then(|v| {
-            let w = enc.finish()?;
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let mut enc = flate2::write::GzEncoder::new(&mut w, flate2::Compression::default());
+        f(&mut enc).and_then(|v| {
+            enc.finish()?;
             Ok(v)
         })
     } else {
-        let mut w = BufWriter::new(file);
-        let r = f(&mut w);
-        r.and_then(|v| {
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            Ok(v)
-        })
+        f(&mut w)
     };
+    let result = result.and_then(|v| {
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        Ok(v)
+    });
     match result {
         Ok(v) => {
             std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
+            // Make the rename itself durable.
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .with_context(|| dir.display().to_string())?;
             Ok(v)
         }
         Err(e) => {
