@@ -159,10 +159,7 @@ fn is_place_unit(c: char) -> bool {
 
 /// Road-level words.
 fn is_road_unit(c: char) -> bool {
-    matches!(
-        c,
-        '路' | '街' | '巷' | '弄' | '道' | '村' | '镇' | '乡' | '同'
-    )
+    matches!(c, '路' | '街' | '巷' | '弄' | '道' | '村' | '同')
 }
 
 /// Chinese numerals, which count as numbers before an address unit.
@@ -316,11 +313,29 @@ impl CjkMatcher {
 
     pub(crate) fn scan(&self, env: &Env<'_>, sink: &mut Sink<'_>) {
         let hay = env.hay;
+        // Mobile numbers found by the number pass: a name often stands right
+        // before one (王小明 13812345678).
+        let mut phones: Vec<usize> = sink
+            .out
+            .iter()
+            .filter(|f| f.kind == PiiType::CnMobile)
+            .map(|f| f.start)
+            .collect();
+        phones.sort_unstable();
         let mut i = 0;
         while let Some(na) = first_non_ascii(hay, i) {
             let ls = env.line_start(na);
             let le = memchr::memchr(b'\n', &hay[na..]).map_or(hay.len(), |p| na + p);
             self.scan_line(env, sink, ls, le);
+            let from = phones.partition_point(|&p| p < ls);
+            for &p in phones[from..].iter().take_while(|&&p| p < le) {
+                if let Some(start) = name_right_before(hay, ls, p) {
+                    let end = name_end_before(hay, p);
+                    sink.push(PiiType::CnName, start, end, 0.6, "surname_table+adjacent_phone", || {
+                        vec!["a whole CJK word of surname and given name right before a mobile number".to_owned()]
+                    });
+                }
+            }
             i = le + 1;
             if i >= hay.len() {
                 break;
@@ -505,6 +520,65 @@ impl CjkMatcher {
             );
         }
     }
+}
+
+/// Where a name would end before the phone at `p`: skips one or two
+/// separators (space, colon, opening bracket).
+fn name_end_before(hay: &[u8], p: usize) -> usize {
+    let mut j = p;
+    for _ in 0..2 {
+        // Not commas: in a CSV row the cell before a phone is another column.
+        if j >= 1 && matches!(hay[j - 1], b' ' | b':' | b'(') {
+            j -= 1;
+        } else if j >= 3
+            && ["：", "（"]
+                .iter()
+                .any(|sep| &hay[j - 3..j] == sep.as_bytes())
+        {
+            j -= 3;
+        }
+    }
+    j
+}
+
+/// A whole CJK word (2-4 characters, preceded by a non-CJK character or a
+/// particle) made of a surname and a given name, ending just before the
+/// separators in front of the phone at `p`.
+fn name_right_before(hay: &[u8], ls: usize, p: usize) -> Option<usize> {
+    let end = name_end_before(hay, p);
+    let mut start = end;
+    let mut count = 0;
+    while start > ls && count < 5 {
+        let mut s = start - 1;
+        while s > ls && (hay[s] & 0xC0) == 0x80 {
+            s -= 1;
+        }
+        match char_at(hay, s) {
+            Some((c, _)) if is_cjk(c) && !is_stop_char(c) => {
+                start = s;
+                count += 1;
+            }
+            _ => break,
+        }
+    }
+    if !(2..=4).contains(&count) {
+        return None;
+    }
+    let text = std::str::from_utf8(&hay[start..end]).ok()?;
+    let surname = tables().surname_at(text)?;
+    if count > surname + 2 || count <= surname {
+        return None;
+    }
+    let given_ok = hay[start..end]
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b & 0xC0 != 0x80)
+        .all(|(k, _)| !(starts_stop_word_at(hay, start + k)));
+    given_ok.then_some(start)
+}
+
+fn starts_stop_word_at(hay: &[u8], i: usize) -> bool {
+    char_at(hay, i).is_some_and(|(c, _)| starts_stop_word(c) && starts_with_any(hay, i, STOP_WORDS))
 }
 
 fn first_non_ascii(hay: &[u8], mut i: usize) -> Option<usize> {
@@ -730,7 +804,10 @@ fn address_at(
             } else if is_place_unit(c) && i > pos {
                 last_terminal = Some(i + l);
             }
-            if is_road_unit(c) && i > pos {
+            // 街道 is a township office, not a street.
+            let township_office = (c == '街' && hay[i + l..].starts_with("道".as_bytes()))
+                || (c == '道' && prev_char == '街');
+            if is_road_unit(c) && i > pos && !township_office {
                 road_end = Some(i + l);
             }
             prev_numeric = is_cn_numeral(c);

@@ -179,7 +179,7 @@ pub(crate) fn with_context(
         Source::Column => "column header".to_owned(),
         Source::HotWord(d) => format!("hot word {d} bytes before"),
     };
-    if cat == cat_of(kind) {
+    if cat == cat_of(kind) || (kind == PiiType::WaybillNo && cat == Cat::Carrier) {
         (base + 0.15, Some(format!("{place} names {kind} (+0.15)")))
     } else if cat == Cat::Negative {
         (
@@ -200,7 +200,8 @@ struct Candidate {
     kind: PiiType,
     base: f32,
     validator: &'static str,
-    needs_context: bool,
+    /// Context categories of which one must be present (empty: none needed).
+    needs: &'static [Cat],
 }
 
 fn push_best(
@@ -216,7 +217,7 @@ fn push_best(
     let ctx = env.context(start);
     let mut best: Option<(f32, &Candidate, Option<String>)> = None;
     for c in cands {
-        if c.needs_context && ctx.map(|(cat, _)| cat) != Some(cat_of(c.kind)) {
+        if !c.needs.is_empty() && !ctx.is_some_and(|(cat, _)| c.needs.contains(&cat)) {
             continue;
         }
         let (score, why) = with_context(c.kind, c.base, ctx);
@@ -271,7 +272,7 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
                             kind: PiiType::CnResidentId,
                             base,
                             validator: "gb11643_mod11_2+region+birthdate",
-                            needs_context: false,
+                            needs: &[],
                         }],
                     );
                 }
@@ -290,7 +291,7 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
                         kind: PiiType::Ipv4,
                         base: 0.85,
                         validator: "ipv4_dotted_quad",
-                        needs_context: false,
+                        needs: &[],
                     }],
                 );
                 return end;
@@ -418,7 +419,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
             kind: PiiType::CnMobile,
             base: if cc || grouped { 0.88 } else { 0.82 },
             validator: "cn_mobile_segment",
-            needs_context: false,
+            needs: &[],
         });
         return out;
     }
@@ -441,7 +442,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
                     kind: PiiType::CnLandline,
                     base: 0.75,
                     validator: "cn_area_code",
-                    needs_context: false,
+                    needs: &[],
                 });
             }
         }
@@ -459,7 +460,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
                 kind: PiiType::CnLandline,
                 base,
                 validator: "cn_area_code",
-                needs_context: false,
+                needs: &[],
             });
         }
     }
@@ -482,7 +483,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
             } else {
                 "gb11643_mod11_2+region+birthdate"
             },
-            needs_context: false,
+            needs: &[],
         });
     }
 
@@ -504,20 +505,49 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
                 CardIssuer::Domestic => "luhn+cn_issuer_bin",
                 CardIssuer::International => "luhn+issuer_prefix",
             },
-            needs_context: false,
+            needs: &[],
         });
     }
 
     // Digit-only waybills (ZTO, Yunda, STO, EMS, ...): indistinguishable from
-    // other numbers without a waybill key, header or carrier name nearby.
+    // other numbers without a waybill key or header (10-15 digits) or a
+    // carrier name nearby (12-15 digits, the carriers' own lengths).
     if let [n] = lens
-        && (12..=15).contains(n)
+        && (10..=15).contains(n)
     {
         out.push(Candidate {
             kind: PiiType::WaybillNo,
             base: 0.7,
             validator: "carrier_digits+context",
-            needs_context: true,
+            needs: if *n >= 12 {
+                &[Cat::Waybill, Cat::Carrier]
+            } else {
+                &[Cat::Waybill]
+            },
+        });
+    }
+
+    // A local landline number without its area code, after 电话/座机/tel.
+    if matches!(lens, [7] | [8] | [4, 4]) && matches!(d[0], b'2'..=b'9') {
+        out.push(Candidate {
+            kind: PiiType::CnLandline,
+            base: 0.45,
+            validator: "local_number+phone_context",
+            needs: &[Cat::Phone],
+        });
+    }
+
+    // A Luhn-valid number without a known issuer prefix, after 卡号/card.
+    if card_shape
+        && validate::luhn(d)
+        && validate::bank_card(d).is_none()
+        && (16..=19).contains(&d.len())
+    {
+        out.push(Candidate {
+            kind: PiiType::BankCard,
+            base: 0.45,
+            validator: "luhn+card_context",
+            needs: &[Cat::Card],
         });
     }
     out
@@ -572,7 +602,7 @@ fn parenthesised_landline(env: &Env<'_>, sink: &mut Sink<'_>, p: usize, e: usize
             kind: PiiType::CnLandline,
             base: 0.75,
             validator: "cn_area_code",
-            needs_context: false,
+            needs: &[],
         }],
     );
     Some(end)
@@ -679,7 +709,7 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
     } else {
         None
     };
-    if let Some((kind, base, validator, needs_context)) = cand {
+    if let Some((kind, base, validator, _)) = cand {
         push_best(
             env,
             sink,
@@ -689,7 +719,7 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
                 kind,
                 base,
                 validator,
-                needs_context,
+                needs: &[],
             }],
         );
     }

@@ -98,6 +98,24 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "{\"receiverName\":\"李四\",\"nickname\":\"王者荣耀\"}",
         &[("cn_name", "李四")],
     ),
+    // A name standing right before a phone; local numbers and unknown-BIN
+    // cards need their hot word; short waybills need a waybill key, not
+    // just a carrier name.
+    (
+        "换个人收，王小明 13812345678",
+        &[("cn_name", "王小明"), ("cn_mobile", "13812345678")],
+    ),
+    ("联系电话13812345678", &[("cn_mobile", "13812345678")]),
+    ("固话：62345678", &[("cn_landline", "62345678")]),
+    ("room 62345678", &[]),
+    // 6011000990139424: a Discover test card number (Luhn-valid).
+    (
+        "银行卡号 6011000990139424",
+        &[("bank_card", "6011000990139424")],
+    ),
+    ("id 6011000990139424", &[]),
+    ("运单号1234567890", &[("waybill_no", "1234567890")]),
+    ("【邮政EMS】11060081517 已妥投", &[]),
     // Addresses: division + grammar; a bare city in news is not an address.
     (
         "地址：广东省深圳市南山区粤海街道科技园路18号3栋2单元502室，收件人张伟",

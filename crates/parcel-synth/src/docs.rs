@@ -105,7 +105,7 @@ fn chat(b: &mut Builder, rng: &mut Rng64, div: &Divisions) {
         } else {
             "客服："
         });
-        match rng.gen_range(0..18) {
+        match rng.gen_range(0..21) {
             0 => {
                 b.s("你好，我的快递一直没到，");
                 waybill_in_text(b, rng, "");
@@ -183,6 +183,22 @@ fn chat(b: &mut Builder, rng: &mut Rng64, div: &Divisions) {
                     .pii("cn_mobile", &v::mobile(rng))
                     .s(" 或者 ")
                     .pii("cn_landline", &v::landline(rng));
+            }
+            17 => {
+                b.s("换个人收，")
+                    .pii("cn_name", &v::name(rng))
+                    .s(" ")
+                    .pii("cn_mobile", &v::mobile_digits(rng));
+            }
+            18 => {
+                b.s("家里固话")
+                    .pii("cn_landline", &v::local_number(rng))
+                    .s("，白天没人");
+            }
+            19 => {
+                b.s("运单号")
+                    .pii("waybill_no", &v::short_waybill(rng))
+                    .s("查不到");
             }
             _ => {
                 b.s("金额")
@@ -490,6 +506,11 @@ fn ticket(b: &mut Builder, rng: &mut Rng64, div: &Divisions) {
     if rng.gen_bool(0.5) {
         b.s("理赔账户：")
             .pii("bank_card", &v::bank_card(rng))
+            .s("\n");
+    }
+    if rng.gen_bool(0.3) {
+        b.s("境外信用卡卡号 ")
+            .pii("bank_card", &v::other_card(rng))
             .s("\n");
     }
     b.s(&v::text_negative(rng, div)).s("\n");

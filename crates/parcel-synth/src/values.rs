@@ -287,6 +287,24 @@ pub(crate) fn bank_card(rng: &mut Rng64) -> String {
     }
 }
 
+/// A Luhn-valid card from an issuer outside the detector's prefix list
+/// (Discover's 6011, for example): recognisable only by its context.
+pub(crate) fn other_card(rng: &mut Rng64) -> String {
+    let body = format!("6011{}", digits(rng, 11));
+    format!("{body}{}", luhn_digit(&body))
+}
+
+/// A local landline number without its area code.
+pub(crate) fn local_number(rng: &mut Rng64) -> String {
+    format!("{}{}", rng.gen_range(2..9), digits(rng, 7))
+}
+
+/// A 10-11 digit waybill number (some carriers' older formats).
+pub(crate) fn short_waybill(rng: &mut Rng64) -> String {
+    let n = rng.gen_range(10..12);
+    format!("{}{}", rng.gen_range(2..10), digits(rng, n - 1))
+}
+
 /// A card-shaped number failing Luhn.
 pub(crate) fn bad_card(rng: &mut Rng64) -> String {
     let d = card_digits(rng);
