@@ -85,8 +85,10 @@ pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>) {
         // Process runs while they belong to the same cluster.
         loop {
             let next = number_at(env, sink, j).max(j + 1);
-            match find_digit(hay, next) {
-                Some(p) if p < n && is_cluster_gap(&hay[next..p]) => j = p,
+            // A gap is at most four bytes: look no further for the next run.
+            let window = &hay[next.min(n)..(next + 5).min(n)];
+            match window.iter().position(u8::is_ascii_digit) {
+                Some(off) if is_cluster_gap(&window[..off]) => j = next + off,
                 _ => {
                     done = next;
                     break;
