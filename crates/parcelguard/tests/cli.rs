@@ -284,3 +284,75 @@ fn bad_arguments_are_named() {
         .unwrap();
     assert!(text(&out.stderr).contains("--op cn_mobile=shred"));
 }
+
+#[test]
+fn walks_directories_like_ripgrep() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("logs");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::create_dir_all(root.join(".hidden")).unwrap();
+    std::fs::write(root.join("a.log"), format!("tel {PHONE}\n")).unwrap();
+    std::fs::write(root.join("sub/b.log"), format!("tel {PHONE}\n")).unwrap();
+    std::fs::write(root.join("ignored.log"), format!("tel {PHONE}\n")).unwrap();
+    std::fs::write(root.join(".hidden/c.log"), format!("tel {PHONE}\n")).unwrap();
+    std::fs::write(root.join(".gitignore"), "ignored.log\n").unwrap();
+    let mut binary = b"\x00\x01PNG".to_vec();
+    binary.extend_from_slice(PHONE.as_bytes());
+    std::fs::write(root.join("image.bin"), binary).unwrap();
+
+    let paths = |args: &[&str]| -> Vec<String> {
+        let out = pg(dir.path()).args(args).output().unwrap();
+        let mut p: Vec<String> = text(&out.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(
+        paths(&["scan", "logs", "--format", "jsonl"]),
+        ["logs/a.log", "logs/sub/b.log"]
+    );
+    assert_eq!(
+        paths(&["scan", "logs", "--format", "jsonl", "--hidden"]),
+        ["logs/.hidden/c.log", "logs/a.log", "logs/sub/b.log"]
+    );
+    assert_eq!(
+        paths(&["scan", "logs", "--format", "jsonl", "--glob", "!sub/**"]),
+        ["logs/a.log"]
+    );
+    let out = pg(dir.path())
+        .args(["scan", "logs", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stderr).contains("1 skipped as binary"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn invalid_utf8_is_a_warning_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = format!("tel {PHONE} ").into_bytes();
+    bytes.extend_from_slice(&[0xff, 0xfe, b'\n']);
+    std::fs::write(dir.path().join("latin1.txt"), bytes).unwrap();
+    let out = pg(dir.path())
+        .args(["scan", "latin1.txt", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("latin1.txt: contains invalid UTF-8"));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "the phone is still reported"
+    );
+    assert_no_pii(&out);
+}
