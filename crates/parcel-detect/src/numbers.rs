@@ -10,31 +10,6 @@ use crate::context::{Cat, Env, Source};
 use crate::validate::{self, CardIssuer};
 use crate::{PiiType, Sink};
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Position of the next ASCII digit at or after `i`, eight bytes at a time.
-pub(crate) fn find_digit(hay: &[u8], mut i: usize) -> Option<usize> {
-    while let Some(chunk) = hay.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        // Per-byte test for 0x2F < b < 0x3A ("hasbetween" from Sean Anderson's
-        // bit-twiddling hacks); no byte borrows or carries into the next.
-        let low7 = w & (LO * 127);
-        let t =
-            (LO * (127 + 0x3A)).wrapping_sub(low7) & !w & low7.wrapping_add(LO * (127 - 0x2F)) & HI;
-        if t != 0 {
-            return Some(i + (t.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    hay[i.min(hay.len())..]
-        .iter()
-        .position(u8::is_ascii_digit)
-        .map(|p| i + p)
-}
-
 fn run_end(hay: &[u8], mut i: usize) -> usize {
     while i < hay.len() && hay[i].is_ascii_digit() {
         i += 1;
@@ -103,7 +78,11 @@ pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>) {
 #[cfg(test)]
 pub(crate) fn scan_every_run(env: &Env<'_>, sink: &mut Sink<'_>) {
     let mut i = 0;
-    while let Some(p) = find_digit(env.hay, i) {
+    while let Some(p) = env.hay[i..]
+        .iter()
+        .position(u8::is_ascii_digit)
+        .map(|p| p + i)
+    {
         i = number_at(env, sink, p).max(p + 1);
     }
 }
@@ -732,27 +711,6 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
 mod tests {
     use super::*;
 
-    #[test]
-    fn find_digit_matches_naive() {
-        let samples: &[&[u8]] = &[
-            b"",
-            b"abc",
-            b"abcdefgh9",
-            b"\xff\xfe/:0",
-            "电话13812345678".as_bytes(),
-            b"////////::::::::0",
-        ];
-        for s in samples {
-            for start in 0..=s.len() {
-                let naive = s[start..]
-                    .iter()
-                    .position(u8::is_ascii_digit)
-                    .map(|p| p + start);
-                assert_eq!(find_digit(s, start), naive, "{s:?} from {start}");
-            }
-        }
-    }
-
     fn run(text: &[u8], sampled: bool) -> Vec<(usize, usize, &'static str)> {
         let hot = crate::context::HotWords::new().unwrap();
         let doc = crate::DocContext::default();
@@ -798,15 +756,6 @@ mod tests {
         #[test]
         fn sampled_scan_equals_full_scan(text in "([0-9]{1,12}[ .()+a-fEXSF（）电话:,-]{0,2}){0,12}") {
             proptest::prop_assert_eq!(run(text.as_bytes(), true), run(text.as_bytes(), false));
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn find_digit_agrees_with_naive(bytes: Vec<u8>, start in 0usize..64) {
-            let start = start.min(bytes.len());
-            let naive = bytes[start..].iter().position(u8::is_ascii_digit).map(|p| p + start);
-            proptest::prop_assert_eq!(find_digit(&bytes, start), naive);
         }
     }
 }
