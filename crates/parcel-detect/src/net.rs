@@ -78,6 +78,24 @@ fn is_v6_char(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':' || b == b'.'
 }
 
+/// If the colon at `c` is the first of a whole `HH:MM:SS` token (a time,
+/// never an IPv6 address: three groups and no `::`), where the token ends.
+fn time_token_end(hay: &[u8], c: usize) -> Option<usize> {
+    let t = hay.get(c.checked_sub(2)?..c + 6)?;
+    let hexish = |b: u8| b.is_ascii_hexdigit() || b == b':';
+    let digits = |r: std::ops::Range<usize>| t[r].iter().all(u8::is_ascii_digit);
+    let before_ok = c < 3 || !hexish(hay[c - 3]);
+    let after_ok = hay.get(c + 6).is_none_or(|&b| !hexish(b));
+    (before_ok
+        && after_ok
+        && digits(0..2)
+        && t[2] == b':'
+        && digits(3..5)
+        && t[5] == b':'
+        && digits(6..8))
+    .then_some(c + 6)
+}
+
 pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>) {
     let hay = env.hay;
     let mut resume = 0;
@@ -89,6 +107,10 @@ pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>) {
         // colon on either side, so no address.
         let hexish = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_hexdigit() || b == b':');
         if !hexish(colon.checked_sub(1).and_then(|i| hay.get(i))) && !hexish(hay.get(colon + 1)) {
+            continue;
+        }
+        if let Some(end) = time_token_end(hay, colon) {
+            resume = end;
             continue;
         }
         let mut s = colon;
