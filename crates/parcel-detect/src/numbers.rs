@@ -21,56 +21,97 @@ fn is_alnum(b: Option<&u8>) -> bool {
     b.is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
-/// Every number we report spans at least this many bytes (seven digits, or
-/// a dotted quad such as `1.1.1.1`), so looking at every `STRIDE`-th byte
-/// is enough to land inside each one.
-const STRIDE: usize = 7;
+/// Every number we report spans at least this many bytes of digits and
+/// separators (seven digits, or a dotted quad such as `1.1.1.1`).
+const MIN_SPAN: usize = 7;
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// One bit per byte of `w` (little-endian order) for bytes from `' '` to
+/// `'9'`: a superset of the digits and of the separators numbers are written
+/// with (space, `-`, `.`, `(`, `)`, `+`).
+fn number_bytes(w: u64) -> u64 {
+    // Per-byte test for 0x1F < b < 0x3A ("hasbetween" from Sean Anderson's
+    // bit-twiddling hacks): no byte borrows or carries into its neighbour.
+    let low7 = w & (LO * 127);
+    let t = (LO * (127 + 0x3A)).wrapping_sub(low7) & !w & low7.wrapping_add(LO * (127 - 0x1F)) & HI;
+    // Gather the eight high bits into the low byte.
+    (t >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// The bitmask of [`number_bytes`] over up to 64 bytes of `block`.
+fn block_mask(block: &[u8]) -> u64 {
+    let mut m = 0u64;
+    let mut words = block.chunks_exact(8);
+    for (k, w) in words.by_ref().enumerate() {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        m |= number_bytes(u64::from_le_bytes(a)) << (8 * k);
+    }
+    let base = block.len() - words.remainder().len();
+    for (k, &b) in words.remainder().iter().enumerate() {
+        if (0x20..=0x39).contains(&b) {
+            m |= 1 << (base + k);
+        }
+    }
+    m
+}
 
 /// Scans `env.hay` for numeric personal data.
 ///
-/// Samples every [`STRIDE`]-th byte; a digit (or a separator next to one)
-/// marks a cluster of digits and separators, which is walked back to its
-/// first digit and then processed run by run exactly as a byte-by-byte scan
-/// would ([`scan_every_run`], which the tests compare against).
+/// A bitmask of digit-and-separator bytes, 64 at a time, marks every run of
+/// at least [`MIN_SPAN`] such bytes; only those runs are looked at. Each is
+/// walked back to the first digit of its cluster and processed run by run
+/// exactly as a byte-by-byte scan would ([`scan_every_run`], which the
+/// tests compare against).
 pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>) {
     let hay = env.hay;
     let n = hay.len();
     // Everything before `done` has been processed.
     let mut done = 0;
-    let mut q = STRIDE - 1;
-    while q < n {
-        let hit = match hay[q] {
-            b'0'..=b'9' => Some(q),
-            b' ' | b'-' | b'.' | b'(' | b')' | b'+' => {
-                if hay.get(q + 1).is_some_and(u8::is_ascii_digit) {
-                    Some(q + 1)
-                } else if q > done && hay[q - 1].is_ascii_digit() {
-                    Some(q - 1)
-                } else {
-                    None
-                }
+    let mut i = 0;
+    // Windows of 64 bytes overlap by MIN_SPAN - 1 so that every run start is
+    // judged in a window that holds the whole first MIN_SPAN bytes.
+    const STEP: usize = 64 - (MIN_SPAN - 1);
+    while i + MIN_SPAN <= n {
+        let block = &hay[i..(i + 64).min(n)];
+        let m = block_mask(block);
+        let mut starts = m;
+        for shift in 1..MIN_SPAN {
+            starts &= m >> shift;
+        }
+        if block.len() == 64 {
+            starts &= (1u64 << STEP) - 1;
+        }
+        while starts != 0 {
+            let s = i + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            if s < done {
+                continue;
             }
-            _ => None,
-        };
-        let Some(d) = hit else {
-            q += STRIDE;
-            continue;
-        };
-        let mut j = cluster_start(hay, d, done);
-        // Process runs while they belong to the same cluster.
-        loop {
-            let next = number_at(env, sink, j).max(j + 1);
-            // A gap is at most four bytes: look no further for the next run.
-            let window = &hay[next.min(n)..(next + 5).min(n)];
-            match window.iter().position(u8::is_ascii_digit) {
-                Some(off) if is_cluster_gap(&window[..off]) => j = next + off,
-                _ => {
-                    done = next;
-                    break;
+            let Some(off) = hay[s..s + MIN_SPAN].iter().position(u8::is_ascii_digit) else {
+                continue;
+            };
+            let mut j = cluster_start(hay, s + off, done);
+            // Process runs while they belong to the same cluster.
+            loop {
+                let next = number_at(env, sink, j).max(j + 1);
+                // A gap is at most four bytes: look no further for the next run.
+                let window = &hay[next.min(n)..(next + 5).min(n)];
+                match window.iter().position(u8::is_ascii_digit) {
+                    Some(off) if is_cluster_gap(&window[..off]) => j = next + off,
+                    _ => {
+                        done = next;
+                        break;
+                    }
                 }
             }
         }
-        q = (done + STRIDE - 1).max(q + 1);
+        if block.len() < 64 {
+            break;
+        }
+        i += STEP;
     }
 }
 
@@ -710,6 +751,16 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn block_mask_agrees_with_naive(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..=64)) {
+            let naive = bytes.iter().enumerate().fold(0u64, |m, (k, &b)| {
+                if (0x20..=0x39).contains(&b) { m | 1 << k } else { m }
+            });
+            proptest::prop_assert_eq!(block_mask(&bytes), naive);
+        }
+    }
 
     fn run(text: &[u8], sampled: bool) -> Vec<(usize, usize, &'static str)> {
         let hot = crate::context::HotWords::new().unwrap();
