@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod file;
+mod kek;
 
 use std::fmt;
 
@@ -19,7 +20,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-pub use file::{KEY_DIR, LocalKeyFile, ROOT_KEY_FILE, init_local};
+pub use file::{KEK_DIR, KEY_DIR, LocalKeyFile, ROOT_KEY_FILE, init_local};
 
 /// Length of every key in bytes.
 pub const KEY_LEN: usize = 32;
@@ -60,6 +61,28 @@ pub enum KeyError {
         path: String,
         /// Its current mode bits.
         mode: u32,
+    },
+    /// A key-encryption key version is not held by this provider.
+    #[error("key-encryption key version {version} is not available from {provider}")]
+    UnknownKek {
+        /// The version asked for.
+        version: u32,
+        /// Where it was looked for.
+        provider: String,
+    },
+    /// The provider cannot make new key-encryption keys by itself.
+    #[error("{provider} cannot create key-encryption keys: {hint}")]
+    CannotCreate {
+        /// The provider.
+        provider: String,
+        /// What the operator should do instead.
+        hint: String,
+    },
+    /// A cryptographic operation failed (authentication failure, bad length).
+    #[error("key store: failed {what}")]
+    Crypto {
+        /// What was being done.
+        what: String,
     },
     /// Reading or writing a key file failed.
     #[error("{path}: {source}")]
@@ -142,6 +165,23 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
+
+    /// The versions of key-encryption keys this provider holds, ascending.
+    fn kek_versions(&self) -> Result<Vec<u32>, KeyError>;
+
+    /// Makes a new key-encryption key and returns its version (one more than
+    /// the highest existing one).
+    fn create_kek(&self) -> Result<u32, KeyError>;
+
+    /// Wraps a data key under KEK `version`, binding `aad`.
+    fn wrap(&self, version: u32, key: &SecretKey, aad: &[u8]) -> Result<Vec<u8>, KeyError>;
+
+    /// Unwraps a data key wrapped by [`KeyProvider::wrap`].
+    fn unwrap(&self, version: u32, wrapped: &[u8], aad: &[u8]) -> Result<SecretKey, KeyError>;
+
+    /// Destroys KEK `version` so that nothing it wrapped can be unwrapped
+    /// again. Callers re-wrap everything first (see the vault's rotation).
+    fn destroy_kek(&self, version: u32) -> Result<(), KeyError>;
 }
 
 /// Derives `purpose`'s key from a root key with HKDF-SHA256.
@@ -158,10 +198,17 @@ fn hkdf_derive(root: &SecretKey, purpose: &str) -> SecretKey {
 }
 
 /// A root key read from an environment variable holding its base64 encoding.
+///
+/// Its key-encryption keys are derived from the root key (`vault/kek/v<N>`)
+/// for versions 1 up to the number in `<VAR>_KEK_VERSION` (default 1): an
+/// operator rotates by raising that number, and retires old versions only by
+/// rotating the root key itself, since a derived key can always be derived
+/// again. Deployments that need to destroy KEKs use the key file.
 #[derive(Debug)]
 pub struct EnvKey {
     var: String,
     root: SecretKey,
+    kek_max: u32,
 }
 
 impl EnvKey {
@@ -171,9 +218,23 @@ impl EnvKey {
             path: format!("environment variable {var}"),
         })?);
         let root = SecretKey::from_base64(&value, &format!("environment variable {var}"))?;
+        let version_var = format!("{var}_KEK_VERSION");
+        let kek_max = match std::env::var(&version_var) {
+            Ok(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| KeyError::Malformed {
+                    location: format!("environment variable {version_var}"),
+                    reason: "expected a whole number of at least 1".to_owned(),
+                })?,
+            Err(_) => 1,
+        };
         Ok(Self {
             var: var.to_owned(),
             root,
+            kek_max,
         })
     }
 
@@ -190,6 +251,48 @@ impl KeyProvider for EnvKey {
 
     fn derive(&self, purpose: &str) -> SecretKey {
         hkdf_derive(&self.root, purpose)
+    }
+
+    fn kek_versions(&self) -> Result<Vec<u32>, KeyError> {
+        Ok((1..=self.kek_max).collect())
+    }
+
+    fn create_kek(&self) -> Result<u32, KeyError> {
+        Err(KeyError::CannotCreate {
+            provider: self.describe(),
+            hint: format!(
+                "set {}_KEK_VERSION to {} and restart",
+                self.var,
+                self.kek_max + 1
+            ),
+        })
+    }
+
+    fn wrap(&self, version: u32, key: &SecretKey, aad: &[u8]) -> Result<Vec<u8>, KeyError> {
+        kek::wrap_with(&self.env_kek(version)?, key, aad)
+    }
+
+    fn unwrap(&self, version: u32, wrapped: &[u8], aad: &[u8]) -> Result<SecretKey, KeyError> {
+        kek::unwrap_with(&self.env_kek(version)?, wrapped, aad)
+    }
+
+    fn destroy_kek(&self, _version: u32) -> Result<(), KeyError> {
+        Err(KeyError::CannotCreate {
+            provider: self.describe(),
+            hint: "derived key-encryption keys cannot be destroyed; rotate the root key".to_owned(),
+        })
+    }
+}
+
+impl EnvKey {
+    fn env_kek(&self, version: u32) -> Result<SecretKey, KeyError> {
+        if version == 0 || version > self.kek_max {
+            return Err(KeyError::UnknownKek {
+                version,
+                provider: self.describe(),
+            });
+        }
+        Ok(hkdf_derive(&self.root, &format!("vault/kek/v{version}")))
     }
 }
 
