@@ -336,7 +336,9 @@ pub fn normalize_phone(raw: &str) -> Result<String, &'static str> {
             '+' if i == 0 => {}
             ' ' | '-' | '(' | ')' => {}
             _ => {
-                return Err("contains characters other than digits, spaces, dashes and a leading +");
+                return Err(
+                    "contains characters other than digits, spaces, dashes and a leading +",
+                );
             }
         }
     }

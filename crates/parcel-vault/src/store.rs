@@ -114,6 +114,43 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+/// Someone or something that calls the API: an employee or a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Tenant.
+    pub tenant: String,
+    /// Employee or service id (`E1001`, `order-system`).
+    pub id: String,
+    /// Role (`courier`, `station_manager`, `customer_service`,
+    /// `security_auditor`, `admin`, `service`).
+    pub role: String,
+    /// Station, for station-bound roles.
+    pub station: Option<String>,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// An API key as stored: only its SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public key id (shown in listings).
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Principal id.
+    pub principal: String,
+    /// SHA-256 of the secret.
+    pub hash: Vec<u8>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: Option<i64>,
+    /// Revocation time.
+    pub revoked_at: Option<i64>,
+}
+
 /// A batch of inserts in one transaction. Dropping it without
 /// [`StoreTx::commit`] rolls everything back.
 pub trait StoreTx {
@@ -191,4 +228,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn audit_events(&self, tenant: &str) -> Result<Vec<AuditEvent>, StoreError>;
     /// Number of shipments of a tenant.
     fn count_shipments(&self, tenant: &str) -> Result<u64, StoreError>;
+    /// Creates a tenant unless it exists.
+    fn put_tenant(&self, id: &str, name: &str, at: i64) -> Result<(), StoreError>;
+    /// Creates or replaces a principal.
+    fn put_principal(&self, principal: &Principal) -> Result<(), StoreError>;
+    /// Stores a new API key.
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// Finds an API key by the hash of its secret, with its principal.
+    fn find_api_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, Principal)>, StoreError>;
 }

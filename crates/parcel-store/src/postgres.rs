@@ -1,0 +1,581 @@
+//! The PostgreSQL backend, for several `parcelguard serve` processes sharing
+//! one database (or a Postgres-compatible distributed one). Migrations run
+//! under an advisory lock so that servers starting together apply them once;
+//! batches are inserted with `unnest` arrays, one round trip per batch.
+
+use std::collections::HashMap;
+
+use parcel_vault::model::{MaskedView, Party, ShipmentRecord, Status};
+use parcel_vault::store::{
+    ApiKeyRecord, AuditEvent, InsertOutcome, Principal, SealedShipment, Store, StoreError, StoreTx,
+    StoredUpdate, WrappedKey,
+};
+use postgres::NoTls;
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS};
+use crate::{number_params, parse_masked, parse_party, parse_status};
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("postgres: {e}"))
+}
+
+/// Arbitrary constant naming parcelguard's migration lock.
+const MIGRATION_LOCK: i64 = 0x7061_7263_656c;
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<Manager>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgStore")
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` and applies migrations. With `schema`, every
+    /// connection works in that schema (created if missing); tests use it to
+    /// stay apart from each other.
+    pub fn open(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError(format!("database url: {e}")))?;
+        if let Some(schema) = schema {
+            if !schema
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(StoreError(
+                    "schema name: letters, digits and _ only".to_owned(),
+                ));
+            }
+            let mut client = config.connect(NoTls).map_err(err)?;
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .map_err(err)?;
+            config.options(&format!("-c search_path={schema}"));
+        }
+        let pool = Pool::builder()
+            .max_size(16)
+            .build(PostgresConnectionManager::new(config, NoTls))
+            .map_err(err)?;
+        let store = Self { pool };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool.get().map_err(err)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(err)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+            .map_err(err)?;
+        for &(version, description, sql) in schema::MIGRATIONS {
+            let done = tx
+                .query_opt(
+                    "SELECT version FROM schema_migrations WHERE version = $1",
+                    &[&version],
+                )
+                .map_err(err)?;
+            if done.is_none() {
+                tx.batch_execute(&schema::render(sql, true)).map_err(|e| {
+                    StoreError(format!(
+                        "postgres: migration {version} ({description}): {e}"
+                    ))
+                })?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, extract(epoch from now())::bigint)",
+                    &[&version, &description],
+                )
+                .map_err(err)?;
+                tracing::info!(version, description, "applied migration");
+            }
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+fn record_from(row: &postgres::Row) -> Result<ShipmentRecord, StoreError> {
+    let g = |e: postgres::Error| err(e);
+    let window = match (
+        row.try_get::<_, Option<i64>>(7).map_err(g)?,
+        row.try_get::<_, Option<i64>>(8).map_err(g)?,
+    ) {
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => None,
+    };
+    let mut status_times = [None; 6];
+    for (i, t) in status_times.iter_mut().enumerate() {
+        *t = row.try_get(10 + i).map_err(g)?;
+    }
+    Ok(ShipmentRecord {
+        tenant: row.try_get(0).map_err(g)?,
+        waybill_no: row.try_get(1).map_err(g)?,
+        carrier: row.try_get(2).map_err(g)?,
+        status: parse_status(row.try_get(3).map_err(g)?)?,
+        origin_station: row.try_get(4).map_err(g)?,
+        destination_station: row.try_get(5).map_err(g)?,
+        courier: row.try_get(6).map_err(g)?,
+        window,
+        period: row.try_get(9).map_err(g)?,
+        status_times,
+        updated_at: row.try_get(16).map_err(g)?,
+        masked: parse_masked(row.try_get(17).map_err(g)?)?,
+        purged_at: row.try_get(18).map_err(g)?,
+    })
+}
+
+fn wrapped_from(r: &postgres::Row) -> Result<WrappedKey, StoreError> {
+    let version: i64 = r.try_get(2).map_err(err)?;
+    Ok(WrappedKey {
+        tenant: r.try_get(0).map_err(err)?,
+        period: r.try_get(1).map_err(err)?,
+        kek_version: u32::try_from(version)
+            .map_err(|_| StoreError("data_keys.kek_version out of range".to_owned()))?,
+        wrapped: r.try_get(3).map_err(err)?,
+        created_at: r.try_get(4).map_err(err)?,
+    })
+}
+
+struct PgTx {
+    conn: PooledConnection<Manager>,
+    open: bool,
+}
+
+const INSERT_SHIPMENTS: &str = "INSERT INTO shipments (tenant, waybill_no, carrier, status, origin_station, \
+    destination_station, courier, window_start, window_end, period, created_at, updated_at, masked, sender_name, \
+    sender_phone, sender_address, sender_id_number, recipient_name, recipient_phone, recipient_address) \
+    SELECT t, w, c, 'created', o, d, cr, ws, we, p, ca, ca, m, s0, s1, s2, s3, s4, s5, s6 FROM unnest(\
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], \
+    $10::int8[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[], $16::bytea[], $17::bytea[], \
+    $18::bytea[]) AS u(t, w, c, o, d, cr, ws, we, p, ca, m, s0, s1, s2, s3, s4, s5, s6) \
+    ON CONFLICT DO NOTHING RETURNING waybill_no";
+
+impl StoreTx for PgTx {
+    fn insert(&mut self, rows: &[SealedShipment]) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(2000) {
+            let col = |f: &dyn Fn(&SealedShipment) -> String| {
+                chunk.iter().map(f).collect::<Vec<String>>()
+            };
+            let opt = |f: &dyn Fn(&SealedShipment) -> Option<String>| {
+                chunk.iter().map(f).collect::<Vec<Option<String>>>()
+            };
+            let tenants = col(&|s| s.tenant.clone());
+            let waybills = col(&|s| s.waybill_no.clone());
+            let carriers = col(&|s| s.carrier.clone());
+            let origins = opt(&|s| s.origin_station.clone());
+            let dests = opt(&|s| s.destination_station.clone());
+            let couriers = opt(&|s| s.courier.clone());
+            let ws: Vec<Option<i64>> = chunk.iter().map(|s| s.window.map(|w| w.0)).collect();
+            let we: Vec<Option<i64>> = chunk.iter().map(|s| s.window.map(|w| w.1)).collect();
+            let periods = col(&|s| s.period.clone());
+            let created: Vec<i64> = chunk.iter().map(|s| s.created_at).collect();
+            let masked = chunk
+                .iter()
+                .map(|s| serde_json::to_string(&s.masked).map_err(err))
+                .collect::<Result<Vec<_>, _>>()?;
+            let slots: Vec<Vec<Option<&[u8]>>> = (0..7)
+                .map(|i| chunk.iter().map(|s| s.ciphertexts[i].as_deref()).collect())
+                .collect();
+            let inserted = self
+                .conn
+                .query(
+                    INSERT_SHIPMENTS,
+                    &[
+                        &tenants, &waybills, &carriers, &origins, &dests, &couriers, &ws, &we,
+                        &periods, &created, &masked, &slots[0], &slots[1], &slots[2], &slots[3],
+                        &slots[4], &slots[5], &slots[6],
+                    ],
+                )
+                .map_err(err)?;
+            let mut fresh: HashMap<String, bool> = inserted
+                .iter()
+                .filter_map(|r| r.try_get::<_, String>(0).ok())
+                .map(|w| (w, true))
+                .collect();
+            let (mut bt, mut bh, mut bw, mut bp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for s in chunk {
+                // The first row with a waybill claims it; a later one in the
+                // same batch is a duplicate like any other.
+                match fresh.get_mut(&s.waybill_no) {
+                    Some(unclaimed) if *unclaimed => {
+                        *unclaimed = false;
+                        out.push(InsertOutcome::Inserted);
+                        for b in &s.blind {
+                            bt.push(s.tenant.as_str());
+                            bh.push(b.hash.as_slice());
+                            bw.push(s.waybill_no.as_str());
+                            bp.push(b.party.as_str());
+                        }
+                    }
+                    _ => out.push(InsertOutcome::Duplicate),
+                }
+            }
+            if !bt.is_empty() {
+                self.conn
+                    .execute(
+                        "INSERT INTO blind_index (tenant, hash, waybill_no, party) \
+                         SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+                        &[&bt, &bh, &bw, &bp],
+                    )
+                    .map_err(err)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.conn.batch_execute("COMMIT").map_err(err)?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if self.open {
+            // If this fails the pool's health check discards the connection.
+            let _ = self.conn.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn begin(&self) -> Result<Box<dyn StoreTx + '_>, StoreError> {
+        let mut conn = self.conn()?;
+        conn.batch_execute("BEGIN").map_err(err)?;
+        Ok(Box::new(PgTx { conn, open: true }))
+    }
+
+    fn get_shipment(
+        &self,
+        tenant: &str,
+        waybill: &str,
+    ) -> Result<Option<ShipmentRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM shipments WHERE tenant = $1 AND waybill_no = $2"
+                ),
+                &[&tenant, &waybill],
+            )
+            .map_err(err)?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    fn get_ciphertext(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        slot: usize,
+    ) -> Result<Option<(String, Option<Vec<u8>>)>, StoreError> {
+        let column = SLOT_COLUMNS
+            .get(slot)
+            .ok_or_else(|| StoreError(format!("no ciphertext slot {slot}")))?;
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                &format!(
+                    "SELECT period, {column} FROM shipments WHERE tenant = $1 AND waybill_no = $2"
+                ),
+                &[&tenant, &waybill],
+            )
+            .map_err(err)?;
+        row.map(|r| Ok((r.try_get(0).map_err(err)?, r.try_get(1).map_err(err)?)))
+            .transpose()
+    }
+
+    fn update_shipment(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        expected: Status,
+        update: &StoredUpdate,
+    ) -> Result<bool, StoreError> {
+        let (sql, status) = crate::update_sql(update, true);
+        let mut conn = self.conn()?;
+        let ws = update.window.map(|w| w.0);
+        let we = update.window.map(|w| w.1);
+        let n = conn
+            .execute(
+                &sql,
+                &[
+                    &update.at,
+                    &status,
+                    &update.courier,
+                    &ws,
+                    &we,
+                    &tenant,
+                    &waybill,
+                    &expected.as_str(),
+                ],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn find_blind(
+        &self,
+        tenant: &str,
+        hash: &[u8; 16],
+    ) -> Result<Vec<(String, Party)>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT waybill_no, party FROM blind_index WHERE tenant = $1 AND hash = $2",
+                &[&tenant, &hash.as_slice()],
+            )
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(err)?,
+                    parse_party(r.try_get(1).map_err(err)?)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn get_data_key(&self, tenant: &str, period: &str) -> Result<Option<WrappedKey>, StoreError> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                "SELECT tenant, period, kek_version, wrapped, created_at FROM data_keys WHERE tenant = $1 AND period = $2",
+                &[&tenant, &period],
+            )
+            .map_err(err)?;
+        row.as_ref().map(wrapped_from).transpose()
+    }
+
+    fn put_data_key_if_absent(&self, key: &WrappedKey) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO data_keys (tenant, period, kek_version, wrapped, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[&key.tenant, &key.period, &i64::from(key.kek_version), &key.wrapped, &key.created_at],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn data_keys(&self) -> Result<Vec<WrappedKey>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query("SELECT tenant, period, kek_version, wrapped, created_at FROM data_keys ORDER BY tenant, period", &[])
+            .map_err(err)?;
+        rows.iter().map(wrapped_from).collect()
+    }
+
+    fn rewrap_data_key(&self, key: &WrappedKey, old_version: u32) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = conn
+            .execute(
+                "UPDATE data_keys SET kek_version = $1, wrapped = $2 WHERE tenant = $3 AND period = $4 AND kek_version = $5 AND wrapped IS NOT NULL",
+                &[&i64::from(key.kek_version), &key.wrapped, &key.tenant, &key.period, &i64::from(old_version)],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn destroy_data_key(&self, tenant: &str, period: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "UPDATE data_keys SET wrapped = NULL, destroyed_at = extract(epoch from now())::bigint WHERE tenant = $1 AND period = $2",
+            &[&tenant, &period],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn erase_party(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        party: Party,
+        masked: &MaskedView,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(err)?;
+        let sets: Vec<String> = schema::party_columns(party)
+            .iter()
+            .map(|c| format!("{c} = NULL"))
+            .collect();
+        let masked = serde_json::to_string(masked).map_err(err)?;
+        tx.execute(
+            &format!(
+                "UPDATE shipments SET {}, masked = $1 WHERE tenant = $2 AND waybill_no = $3",
+                sets.join(", ")
+            ),
+            &[&masked, &tenant, &waybill],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM blind_index WHERE tenant = $1 AND waybill_no = $2 AND party = $3",
+            &[&tenant, &waybill, &party.as_str()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn expired(&self, cutoff: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = conn
+            .query(
+                "SELECT tenant, waybill_no FROM shipments WHERE terminal_at IS NOT NULL AND purged_at IS NULL AND terminal_at < $1 LIMIT $2",
+                &[&cutoff, &limit],
+            )
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(err)?, r.try_get(1).map_err(err)?)))
+            .collect()
+    }
+
+    fn purge(&self, tenant: &str, waybill: &str, at: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(err)?;
+        let sets: Vec<String> = SLOT_COLUMNS.iter().map(|c| format!("{c} = NULL")).collect();
+        tx.execute(
+            &format!(
+                "UPDATE shipments SET {}, purged_at = $1 WHERE tenant = $2 AND waybill_no = $3",
+                sets.join(", ")
+            ),
+            &[&at, &tenant, &waybill],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM blind_index WHERE tenant = $1 AND waybill_no = $2",
+            &[&tenant, &waybill],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn shreddable_periods(&self, before: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(&number_params(crate::SHREDDABLE_SQL), &[&before])
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(err)?, r.try_get(1).map_err(err)?)))
+            .collect()
+    }
+
+    fn audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO audit_events (at, tenant, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
+            &[&e.at, &e.tenant, &e.actor, &e.action, &e.detail],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn audit_events(&self, tenant: &str) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query("SELECT at, tenant, actor, action, detail FROM audit_events WHERE tenant = $1 ORDER BY id", &[&tenant])
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    at: r.try_get(0).map_err(err)?,
+                    tenant: r.try_get(1).map_err(err)?,
+                    actor: r.try_get(2).map_err(err)?,
+                    action: r.try_get(3).map_err(err)?,
+                    detail: r.try_get(4).map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    fn count_shipments(&self, tenant: &str) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        let n: i64 = conn
+            .query_one(
+                "SELECT count(*) FROM shipments WHERE tenant = $1",
+                &[&tenant],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn put_tenant(&self, id: &str, name: &str, at: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&id, &name, &at],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn put_principal(&self, p: &Principal) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO principals (tenant, id, role, station, status, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant, id) DO UPDATE SET role = excluded.role, station = excluded.station, status = excluded.status",
+            &[&p.tenant, &p.id, &p.role, &p.station, &p.status, &p.created_at],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO api_keys (id, tenant, principal, hash, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&k.id, &k.tenant, &k.principal, &k.hash, &k.created_at, &k.expires_at, &k.revoked_at],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn find_api_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, Principal)>, StoreError> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                "SELECT k.id, k.tenant, k.principal, k.hash, k.created_at, k.expires_at, k.revoked_at, \
+                 p.role, p.station, p.status, p.created_at \
+                 FROM api_keys k JOIN principals p ON p.tenant = k.tenant AND p.id = k.principal WHERE k.hash = $1",
+                &[&hash],
+            )
+            .map_err(err)?;
+        let Some(r) = row else { return Ok(None) };
+        let key = ApiKeyRecord {
+            id: r.try_get(0).map_err(err)?,
+            tenant: r.try_get(1).map_err(err)?,
+            principal: r.try_get(2).map_err(err)?,
+            hash: r.try_get(3).map_err(err)?,
+            created_at: r.try_get(4).map_err(err)?,
+            expires_at: r.try_get(5).map_err(err)?,
+            revoked_at: r.try_get(6).map_err(err)?,
+        };
+        let principal = Principal {
+            tenant: key.tenant.clone(),
+            id: key.principal.clone(),
+            role: r.try_get(7).map_err(err)?,
+            station: r.try_get(8).map_err(err)?,
+            status: r.try_get(9).map_err(err)?,
+            created_at: r.try_get(10).map_err(err)?,
+        };
+        Ok(Some((key, principal)))
+    }
+}

@@ -1,0 +1,553 @@
+//! The embedded backend: one SQLite file in WAL mode with
+//! `synchronous = FULL` (a commit that returned survives power loss) and
+//! `secure_delete` (erased ciphertexts are overwritten, not just unlinked).
+
+use std::path::Path;
+
+use parcel_vault::model::{Party, ShipmentRecord, Status};
+use parcel_vault::store::{
+    ApiKeyRecord, AuditEvent, InsertOutcome, Principal, SealedShipment, Store, StoreError, StoreTx,
+    StoredUpdate, WrappedKey,
+};
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{OptionalExtension as _, params};
+
+use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS};
+use crate::{parse_masked, parse_party, parse_status};
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("sqlite: {e}"))
+}
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+PRAGMA synchronous = FULL;
+PRAGMA foreign_keys = ON;
+PRAGMA secure_delete = ON;
+PRAGMA busy_timeout = 10000;";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let manager = SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(PRAGMAS));
+        let pool = Pool::builder()
+            .max_size(8)
+            .build(manager)
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        let store = Self { pool };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
+        self.pool.get().map_err(err)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+            .map_err(err)?;
+        for &(version, description, sql) in schema::MIGRATIONS {
+            let done: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM schema_migrations WHERE version = ?",
+                    [version],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err)?;
+            if done.is_none() {
+                tx.execute_batch(&schema::render(sql, false)).map_err(|e| {
+                    StoreError(format!("sqlite: migration {version} ({description}): {e}"))
+                })?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, strftime('%s','now'))",
+                    params![version, description],
+                )
+                .map_err(err)?;
+                tracing::info!(version, description, "applied migration");
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Copies the write-ahead log into the main file and truncates it, so
+    /// that pages holding erased ciphertexts do not linger in the log.
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(err)
+    }
+}
+
+fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<ShipmentRecord> {
+    let status: String = row.get(3)?;
+    let masked: String = row.get(17)?;
+    let conv = |e: StoreError| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let window = match (row.get::<_, Option<i64>>(7)?, row.get::<_, Option<i64>>(8)?) {
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => None,
+    };
+    Ok(ShipmentRecord {
+        tenant: row.get(0)?,
+        waybill_no: row.get(1)?,
+        carrier: row.get(2)?,
+        status: parse_status(&status).map_err(conv)?,
+        origin_station: row.get(4)?,
+        destination_station: row.get(5)?,
+        courier: row.get(6)?,
+        window,
+        period: row.get(9)?,
+        status_times: [
+            row.get(10)?,
+            row.get(11)?,
+            row.get(12)?,
+            row.get(13)?,
+            row.get(14)?,
+            row.get(15)?,
+        ],
+        updated_at: row.get(16)?,
+        masked: parse_masked(&masked).map_err(conv)?,
+        purged_at: row.get(18)?,
+    })
+}
+
+struct SqliteTx {
+    conn: PooledConnection<SqliteConnectionManager>,
+    open: bool,
+}
+
+impl StoreTx for SqliteTx {
+    fn insert(&mut self, rows: &[SealedShipment]) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut ship = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO shipments (tenant, waybill_no, carrier, status, origin_station, destination_station, courier, \
+                 window_start, window_end, period, created_at, updated_at, masked, sender_name, sender_phone, sender_address, \
+                 sender_id_number, recipient_name, recipient_phone, recipient_address) \
+                 VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .map_err(err)?;
+        let mut blind = self
+            .conn
+            .prepare_cached("INSERT INTO blind_index (tenant, hash, waybill_no, party) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .map_err(err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for s in rows {
+            let masked = serde_json::to_string(&s.masked).map_err(err)?;
+            let c = &s.ciphertexts;
+            let n = ship
+                .execute(params![
+                    s.tenant,
+                    s.waybill_no,
+                    s.carrier,
+                    s.origin_station,
+                    s.destination_station,
+                    s.courier,
+                    s.window.map(|w| w.0),
+                    s.window.map(|w| w.1),
+                    s.period,
+                    s.created_at,
+                    s.created_at,
+                    masked,
+                    c[0],
+                    c[1],
+                    c[2],
+                    c[3],
+                    c[4],
+                    c[5],
+                    c[6],
+                ])
+                .map_err(err)?;
+            if n == 0 {
+                out.push(InsertOutcome::Duplicate);
+                continue;
+            }
+            for b in &s.blind {
+                blind
+                    .execute(params![
+                        s.tenant,
+                        b.hash.as_slice(),
+                        s.waybill_no,
+                        b.party.as_str()
+                    ])
+                    .map_err(err)?;
+            }
+            out.push(InsertOutcome::Inserted);
+        }
+        Ok(out)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(err)?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if self.open {
+            // Best effort: a failed rollback leaves the connection to SQLite,
+            // which rolls back when the connection closes.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn begin(&self) -> Result<Box<dyn StoreTx + '_>, StoreError> {
+        let conn = self.conn()?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        Ok(Box::new(SqliteTx { conn, open: true }))
+    }
+
+    fn get_shipment(
+        &self,
+        tenant: &str,
+        waybill: &str,
+    ) -> Result<Option<ShipmentRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM shipments WHERE tenant = ? AND waybill_no = ?"
+            ))
+            .map_err(err)?;
+        stmt.query_row(params![tenant, waybill], record_from)
+            .optional()
+            .map_err(err)
+    }
+
+    fn get_ciphertext(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        slot: usize,
+    ) -> Result<Option<(String, Option<Vec<u8>>)>, StoreError> {
+        let column = SLOT_COLUMNS
+            .get(slot)
+            .ok_or_else(|| StoreError(format!("no ciphertext slot {slot}")))?;
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT period, {column} FROM shipments WHERE tenant = ? AND waybill_no = ?"
+            ))
+            .map_err(err)?;
+        stmt.query_row(params![tenant, waybill], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(err)
+    }
+
+    fn update_shipment(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        expected: Status,
+        update: &StoredUpdate,
+    ) -> Result<bool, StoreError> {
+        let (sql, status) = crate::update_sql(update, false);
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+        let n = stmt
+            .execute(params![
+                update.at,
+                status,
+                update.courier,
+                update.window.map(|w| w.0),
+                update.window.map(|w| w.1),
+                tenant,
+                waybill,
+                expected.as_str(),
+            ])
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn find_blind(
+        &self,
+        tenant: &str,
+        hash: &[u8; 16],
+    ) -> Result<Vec<(String, Party)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT waybill_no, party FROM blind_index WHERE tenant = ? AND hash = ?",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![tenant, hash.as_slice()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (w, p) = row.map_err(err)?;
+            out.push((w, parse_party(&p)?));
+        }
+        Ok(out)
+    }
+
+    fn get_data_key(&self, tenant: &str, period: &str) -> Result<Option<WrappedKey>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "SELECT tenant, period, kek_version, wrapped, created_at FROM data_keys WHERE tenant = ? AND period = ?",
+            params![tenant, period],
+            wrapped_from,
+        )
+        .optional()
+        .map_err(err)
+    }
+
+    fn put_data_key_if_absent(&self, key: &WrappedKey) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO data_keys (tenant, period, kek_version, wrapped, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            params![key.tenant, key.period, key.kek_version, key.wrapped, key.created_at],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn data_keys(&self) -> Result<Vec<WrappedKey>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare("SELECT tenant, period, kek_version, wrapped, created_at FROM data_keys ORDER BY tenant, period")
+            .map_err(err)?;
+        let rows = stmt.query_map([], wrapped_from).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn rewrap_data_key(&self, key: &WrappedKey, old_version: u32) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                "UPDATE data_keys SET kek_version = ?, wrapped = ? WHERE tenant = ? AND period = ? AND kek_version = ? AND wrapped IS NOT NULL",
+                params![key.kek_version, key.wrapped, key.tenant, key.period, old_version],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn destroy_data_key(&self, tenant: &str, period: &str) -> Result<(), StoreError> {
+        {
+            let conn = self.conn()?;
+            conn.execute(
+                "UPDATE data_keys SET wrapped = NULL, destroyed_at = strftime('%s','now') WHERE tenant = ? AND period = ?",
+                params![tenant, period],
+            )
+            .map_err(err)?;
+        }
+        self.checkpoint()
+    }
+
+    fn erase_party(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        party: Party,
+        masked: &parcel_vault::model::MaskedView,
+    ) -> Result<(), StoreError> {
+        {
+            let mut conn = self.conn()?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(err)?;
+            let sets: Vec<String> = schema::party_columns(party)
+                .iter()
+                .map(|c| format!("{c} = NULL"))
+                .collect();
+            let masked = serde_json::to_string(masked).map_err(err)?;
+            tx.execute(
+                &format!(
+                    "UPDATE shipments SET {}, masked = ? WHERE tenant = ? AND waybill_no = ?",
+                    sets.join(", ")
+                ),
+                params![masked, tenant, waybill],
+            )
+            .map_err(err)?;
+            tx.execute(
+                "DELETE FROM blind_index WHERE tenant = ? AND waybill_no = ? AND party = ?",
+                params![tenant, waybill, party.as_str()],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        self.checkpoint()
+    }
+
+    fn expired(&self, cutoff: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT tenant, waybill_no FROM shipments WHERE terminal_at IS NOT NULL AND purged_at IS NULL AND terminal_at < ? LIMIT ?",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![cutoff, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn purge(&self, tenant: &str, waybill: &str, at: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let sets: Vec<String> = SLOT_COLUMNS.iter().map(|c| format!("{c} = NULL")).collect();
+        tx.execute(
+            &format!(
+                "UPDATE shipments SET {}, purged_at = ? WHERE tenant = ? AND waybill_no = ?",
+                sets.join(", ")
+            ),
+            params![at, tenant, waybill],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM blind_index WHERE tenant = ? AND waybill_no = ?",
+            params![tenant, waybill],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn shreddable_periods(&self, before: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(crate::SHREDDABLE_SQL).map_err(err)?;
+        let rows = stmt
+            .query_map(params![before], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO audit_events (at, tenant, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+            params![e.at, e.tenant, e.actor, e.action, e.detail],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn audit_events(&self, tenant: &str) -> Result<Vec<AuditEvent>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare("SELECT at, tenant, actor, action, detail FROM audit_events WHERE tenant = ? ORDER BY id")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![tenant], |r| {
+                Ok(AuditEvent {
+                    at: r.get(0)?,
+                    tenant: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn count_shipments(&self, tenant: &str) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM shipments WHERE tenant = ?",
+                params![tenant],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn put_tenant(&self, id: &str, name: &str, at: i64) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            params![id, name, at],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn put_principal(&self, p: &Principal) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO principals (tenant, id, role, station, status, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant, id) DO UPDATE SET role = excluded.role, station = excluded.station, status = excluded.status",
+            params![p.tenant, p.id, p.role, p.station, p.status, p.created_at],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO api_keys (id, tenant, principal, hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            params![k.id, k.tenant, k.principal, k.hash, k.created_at, k.expires_at, k.revoked_at],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn find_api_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, Principal)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT k.id, k.tenant, k.principal, k.hash, k.created_at, k.expires_at, k.revoked_at, \
+                 p.role, p.station, p.status, p.created_at \
+                 FROM api_keys k JOIN principals p ON p.tenant = k.tenant AND p.id = k.principal WHERE k.hash = ?",
+            )
+            .map_err(err)?;
+        stmt.query_row(params![hash], |r| {
+            let key = ApiKeyRecord {
+                id: r.get(0)?,
+                tenant: r.get(1)?,
+                principal: r.get(2)?,
+                hash: r.get(3)?,
+                created_at: r.get(4)?,
+                expires_at: r.get(5)?,
+                revoked_at: r.get(6)?,
+            };
+            let principal = Principal {
+                tenant: key.tenant.clone(),
+                id: key.principal.clone(),
+                role: r.get(7)?,
+                station: r.get(8)?,
+                status: r.get(9)?,
+                created_at: r.get(10)?,
+            };
+            Ok((key, principal))
+        })
+        .optional()
+        .map_err(err)
+    }
+}
+
+fn wrapped_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<WrappedKey> {
+    Ok(WrappedKey {
+        tenant: r.get(0)?,
+        period: r.get(1)?,
+        kek_version: r.get(2)?,
+        wrapped: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
