@@ -36,6 +36,103 @@ pub struct Config {
     pub keys: KeysConfig,
     /// Defaults for `parcelguard scan` and `parcelguard redact`.
     pub scan: ScanConfig,
+    /// Where the vault's database lives.
+    pub database: DatabaseConfig,
+    /// The vault: tenant, retention, masking.
+    pub vault: VaultConfig,
+    /// `parcelguard serve`.
+    pub server: ServerConfig,
+}
+
+/// `[database]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Empty (default): the embedded SQLite file `DATA_DIR/parcelguard.db`.
+    /// `postgres://user@host:5432/db` for PostgreSQL, `sqlite://PATH` for
+    /// another SQLite file. Env: `PARCELGUARD_DATABASE_URL`.
+    pub url: String,
+}
+
+/// `[vault]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaultConfig {
+    /// Tenant used by the command line (`import`, `keys`). Default `default`.
+    /// Env: `PARCELGUARD_VAULT_TENANT`.
+    pub tenant: String,
+    /// Days personal data is kept after delivery or return; then it is
+    /// crypto-shredded. Default 180. Env: `PARCELGUARD_VAULT_RETENTION_DAYS`.
+    pub retention_days: u64,
+    /// Masking profile (GB/T 41833-2022; weaker profiles are rejected).
+    pub mask: MaskConfig,
+}
+
+/// `[vault.mask]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaskConfig {
+    /// `surname` (张**, default) or `all` (***).
+    /// Env: `PARCELGUARD_VAULT_MASK_NAME`.
+    pub name: String,
+    /// Leading phone digits shown (default 3). Prefix + suffix at most 5.
+    /// Env: `PARCELGUARD_VAULT_MASK_PHONE_KEEP_PREFIX`.
+    pub phone_keep_prefix: u32,
+    /// Trailing phone digits shown (default 2).
+    /// Env: `PARCELGUARD_VAULT_MASK_PHONE_KEEP_SUFFIX`.
+    pub phone_keep_suffix: u32,
+    /// `road` (numbers hidden, default) or `district` (only up to district).
+    /// Env: `PARCELGUARD_VAULT_MASK_ADDRESS`.
+    pub address: String,
+    /// Leading ID-number characters shown (default 1, at most 6).
+    /// Env: `PARCELGUARD_VAULT_MASK_ID_KEEP_PREFIX`.
+    pub id_keep_prefix: u32,
+    /// Trailing ID-number characters shown (default 1, at most 4).
+    /// Env: `PARCELGUARD_VAULT_MASK_ID_KEEP_SUFFIX`.
+    pub id_keep_suffix: u32,
+}
+
+/// `[server]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address. Default `127.0.0.1:8080`. Env: `PARCELGUARD_SERVER_LISTEN`.
+    pub listen: String,
+    /// Largest request body in bytes (a 10,000-shipment batch fits the
+    /// default, 32 MiB). Env: `PARCELGUARD_SERVER_MAX_BODY_BYTES`.
+    pub max_body_bytes: u64,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            tenant: "default".to_owned(),
+            retention_days: 180,
+            mask: MaskConfig::default(),
+        }
+    }
+}
+
+impl Default for MaskConfig {
+    fn default() -> Self {
+        Self {
+            name: "surname".to_owned(),
+            phone_keep_prefix: 3,
+            phone_keep_suffix: 2,
+            address: "road".to_owned(),
+            id_keep_prefix: 1,
+            id_keep_suffix: 1,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[log]` section.
@@ -85,6 +182,9 @@ impl Default for Config {
             log: LogConfig::default(),
             keys: KeysConfig::default(),
             scan: ScanConfig::default(),
+            database: DatabaseConfig::default(),
+            vault: VaultConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -258,6 +358,18 @@ impl Config {
         }
         if !matches!(self.keys.provider.as_str(), "file" | "env") {
             return Err(invalid("keys.provider", "must be `file` or `env`"));
+        }
+        if !matches!(self.vault.mask.name.as_str(), "surname" | "all") {
+            return Err(invalid("vault.mask.name", "must be `surname` or `all`"));
+        }
+        if !matches!(self.vault.mask.address.as_str(), "road" | "district") {
+            return Err(invalid(
+                "vault.mask.address",
+                "must be `road` or `district`",
+            ));
+        }
+        if self.vault.tenant.is_empty() {
+            return Err(invalid("vault.tenant", "must not be empty"));
         }
         if !(0.0..=1.0).contains(&self.scan.min_score) {
             return Err(invalid("scan.min_score", "must be between 0 and 1"));

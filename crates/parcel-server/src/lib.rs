@@ -1,0 +1,328 @@
+//! parcelguard's HTTP API. The only crate that knows HTTP and the JSON wire
+//! types; everything it does goes through [`parcel_vault::Vault`].
+//!
+//! Every request is authenticated with an API key. Until Cedar policies
+//! arrive, each endpoint names the roles allowed to call it (see
+//! [`Action::allowed`]). Errors always have the shape
+//! `{"error": {"code", "message", "field"}}` and never echo input values.
+#![deny(missing_docs)]
+
+pub mod auth;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use parcel_vault::crypto::BlindKind;
+use parcel_vault::model::{NewShipment, ShipmentPatch};
+use parcel_vault::store::Principal;
+use parcel_vault::{PersonKey, Vault, VaultError};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+pub use wire::{ApiError, ShipmentView};
+
+/// Largest batch accepted by `POST /v1/shipments/batch`.
+pub const MAX_BATCH: usize = 10_000;
+
+/// Shared state of the server.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The vault.
+    pub vault: Arc<Vault>,
+}
+
+/// What a request wants to do, for the role check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create shipments.
+    Create,
+    /// Read masked views.
+    Read,
+    /// Change status, courier or window.
+    Update,
+    /// Blind-index search.
+    Search,
+    /// Erase a person.
+    Erase,
+}
+
+impl Action {
+    /// Whether `role` may do this (interim rules until Cedar policies).
+    pub fn allowed(self, role: &str) -> bool {
+        match self {
+            Action::Create => matches!(role, "admin" | "service"),
+            Action::Read => matches!(
+                role,
+                "admin"
+                    | "service"
+                    | "courier"
+                    | "station_manager"
+                    | "customer_service"
+                    | "security_auditor"
+            ),
+            Action::Update => matches!(role, "admin" | "service" | "station_manager"),
+            Action::Search => matches!(role, "admin" | "customer_service"),
+            Action::Erase => role == "admin",
+        }
+    }
+}
+
+/// The router with every `/v1` route.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/shipments", post(create).get(search))
+        .route("/v1/shipments/batch", post(batch))
+        .route("/v1/shipments/{waybill_no}", get(read).patch(update))
+        .route("/v1/persons", delete(erase))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Runs blocking vault work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::internal("worker failed"))?
+}
+
+async fn principal(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: Action,
+) -> Result<Principal, ApiError> {
+    let vault = state.vault.clone();
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let p = blocking(move || {
+        auth::authenticate(vault.store().as_ref(), header.as_deref(), now()).map_err(ApiError::from)
+    })
+    .await?;
+    if !action.allowed(&p.role) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role may not do this",
+            None,
+        ));
+    }
+    Ok(p)
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        // serde_json's messages can quote the offending value: report only
+        // where the problem is.
+        let (status, what) = match e.classify() {
+            serde_json::error::Category::Data => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "does not match the expected shape",
+            ),
+            _ => (StatusCode::BAD_REQUEST, "is not valid JSON"),
+        };
+        ApiError::new(
+            status,
+            "bad_request",
+            &format!(
+                "request body {what} (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+            None,
+        )
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers, Action::Create).await?;
+    let input: NewShipment = parse_json(&body)?;
+    let vault = state.vault.clone();
+    let created = blocking(move || {
+        vault
+            .create(&p.tenant, &input, now())
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let body = json!({"shipment": ShipmentView::from(&created.record), "qr_token": created.token});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct BatchQuery {
+    #[serde(default)]
+    atomic: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    shipments: Vec<NewShipment>,
+}
+
+async fn batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<BatchQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers, Action::Create).await?;
+    let input: BatchBody = parse_json(&body)?;
+    if input.shipments.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "batch_too_large",
+            &format!("at most {MAX_BATCH} shipments per batch"),
+            Some("shipments"),
+        ));
+    }
+    let vault = state.vault.clone();
+    let results = blocking(move || {
+        vault
+            .create_batch(&p.tenant, &input.shipments, q.atomic, now())
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    let items: Vec<serde_json::Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Ok(c) => json!({"index": i, "status": 201, "shipment": ShipmentView::from(&c.record), "qr_token": c.token}),
+            Err(e) => {
+                let e = ApiError::from(e);
+                json!({"index": i, "status": e.status.as_u16(), "error": e.body()})
+            }
+        })
+        .collect();
+    let status = if q.atomic && created == 0 && !items.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({"created": created, "results": items}))).into_response())
+}
+
+async fn read(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(waybill): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers, Action::Read).await?;
+    let vault = state.vault.clone();
+    let record = blocking(move || vault.get(&p.tenant, &waybill).map_err(ApiError::from)).await?;
+    Ok(Json(json!({"shipment": ShipmentView::from(&record)})).into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(waybill): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers, Action::Update).await?;
+    let patch: ShipmentPatch = parse_json(&body)?;
+    let vault = state.vault.clone();
+    let record = blocking(move || {
+        vault
+            .update(&p.tenant, &waybill, &patch, now())
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(json!({"shipment": ShipmentView::from(&record)})).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonQuery {
+    phone: Option<String>,
+    id_number: Option<String>,
+    name: Option<String>,
+}
+
+fn one_key(q: &PersonQuery, allow_name: bool) -> Result<(BlindKind, String), ApiError> {
+    let given: Vec<(BlindKind, &String)> = [
+        (BlindKind::Phone, q.phone.as_ref()),
+        (BlindKind::IdNumber, q.id_number.as_ref()),
+        (BlindKind::Name, q.name.as_ref().filter(|_| allow_name)),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    match given.as_slice() {
+        [(k, v)] => Ok((*k, (*v).clone())),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            if allow_name {
+                "give exactly one of phone, id_number, name"
+            } else {
+                "give exactly one of phone, id_number"
+            },
+            None,
+        )),
+    }
+}
+
+async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PersonQuery>,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers, Action::Search).await?;
+    let (kind, value) = one_key(&q, true)?;
+    let vault = state.vault.clone();
+    let found = blocking(move || {
+        vault
+            .search(&p.tenant, kind, &value, &p.id, now())
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let views: Vec<ShipmentView> = found.iter().map(ShipmentView::from).collect();
+    Ok(Json(json!({"shipments": views})).into_response())
+}
+
+async fn erase(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PersonQuery>,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers, Action::Erase).await?;
+    let (kind, value) = one_key(&q, false)?;
+    let key = if kind == BlindKind::Phone {
+        PersonKey::Phone
+    } else {
+        PersonKey::IdNumber
+    };
+    let vault = state.vault.clone();
+    let report = blocking(move || {
+        vault
+            .erase_person(&p.tenant, key, &value, &p.id, now())
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(json!({"erased": report})).into_response())
+}
+
+impl From<VaultError> for ApiError {
+    fn from(e: VaultError) -> Self {
+        wire::from_vault(e)
+    }
+}
