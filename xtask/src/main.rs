@@ -45,6 +45,18 @@ enum Task {
     },
     /// Regenerate examples/leaky-export, the synthetic files the README scans.
     DemoData,
+    /// Write N synthetic, valid shipments as CSV for `parcelguard import`.
+    Shipments {
+        /// How many.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (`-` for stdout).
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -53,6 +65,22 @@ fn main() -> Result<()> {
         Task::Accuracy { docs, seed, errors } => accuracy(docs, seed, errors),
         Task::Divisions { dist } => divisions(&dist),
         Task::DemoData => demo_data(),
+        Task::Shipments {
+            count,
+            seed,
+            output,
+        } => {
+            if output.as_os_str() == "-" {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                parcel_synth::shipments_csv(seed, count, &mut out)?;
+                std::io::Write::flush(&mut out)?;
+            } else {
+                let mut out = std::io::BufWriter::new(std::fs::File::create(&output)?);
+                parcel_synth::shipments_csv(seed, count, &mut out)?;
+                std::io::Write::flush(&mut out)?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -26,15 +26,26 @@ pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
 }
 
-const PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+/// Per-connection settings; `busy_timeout` first so that the others wait
+/// rather than fail while another connection holds a lock.
+const PRAGMAS: &str = "PRAGMA busy_timeout = 10000;
 PRAGMA synchronous = FULL;
 PRAGMA foreign_keys = ON;
 PRAGMA secure_delete = ON;
-PRAGMA busy_timeout = 10000;";
+PRAGMA cache_size = -65536;";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // WAL is a property of the file: set it once, before the pool opens
+        // several connections at the same time.
+        let first = rusqlite::Connection::open(path)
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        first
+            .execute_batch("PRAGMA busy_timeout = 10000;")
+            .and_then(|()| first.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())))
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        drop(first);
         let manager = SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(PRAGMAS));
         let pool = Pool::builder()
             .max_size(8)

@@ -14,7 +14,7 @@
 mod docs;
 mod values;
 
-use rand::SeedableRng as _;
+use rand::{Rng as _, SeedableRng as _};
 
 pub(crate) type Rng64 = rand_chacha::ChaCha8Rng;
 
@@ -140,3 +140,34 @@ pub fn generate_corpus(
 
 #[cfg(test)]
 mod tests;
+
+/// The CSV header written by [`shipments_csv`]: the columns
+/// `parcelguard import` requires, plus station and courier.
+pub const SHIPMENTS_CSV_HEADER: &str = "waybill_no,carrier,sender_name,sender_phone,sender_address,sender_id_number,recipient_name,recipient_phone,recipient_address,station,courier";
+
+/// Writes `n` synthetic, valid shipments as CSV (with header) for import
+/// tests and benchmarks. Waybill numbers are `PG` and 13 digits, unique
+/// within one seed.
+pub fn shipments_csv(seed: u64, n: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut rng = Rng64::seed_from_u64(seed);
+    let div = values::Divisions::load();
+    writeln!(out, "{SHIPMENTS_CSV_HEADER}")?;
+    for i in 0..n {
+        let carrier = values::carrier(&mut rng);
+        let station = rng.gen_range(1..=20);
+        let courier = rng.gen_range(1000..1100);
+        writeln!(
+            out,
+            "PG{:013},{carrier},{},{},{},{},{},{},{},ST{station:02},E{courier}",
+            seed.wrapping_mul(1_000_000_000).wrapping_add(i as u64) % 10_000_000_000_000,
+            values::name(&mut rng),
+            values::mobile_digits(&mut rng),
+            values::address(&mut rng, &div).replace(',', " "),
+            values::resident_id(&mut rng, &div),
+            values::name(&mut rng),
+            values::mobile_digits(&mut rng),
+            values::address(&mut rng, &div).replace(',', " "),
+        )?;
+    }
+    Ok(())
+}

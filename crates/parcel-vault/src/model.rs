@@ -490,7 +490,17 @@ impl NewShipment {
             40,
             &mut errors,
         );
-        check_code(&self.carrier, &format!("{path}carrier"), 16, &mut errors);
+        let carrier_ok = (1..=16).contains(&self.carrier.chars().count())
+            && self
+                .carrier
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+        if !carrier_ok {
+            errors.push(FieldError {
+                field: format!("{path}carrier"),
+                reason: "must be 1 to 16 letters (any script), digits, `-` or `_`".to_owned(),
+            });
+        }
         for (value, name) in [
             (&self.origin_station, "origin_station"),
             (&self.destination_station, "destination_station"),
@@ -521,7 +531,7 @@ impl NewShipment {
         match (sender, recipient) {
             (Some(sender), Some(recipient)) if errors.is_empty() => Ok(CleanShipment {
                 waybill_no: self.waybill_no.clone(),
-                carrier: self.carrier.to_ascii_uppercase(),
+                carrier: self.carrier.to_uppercase(),
                 sender,
                 recipient,
                 origin_station: self.origin_station.clone(),

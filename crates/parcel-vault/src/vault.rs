@@ -212,6 +212,13 @@ impl Vault {
         }
     }
 
+    /// Makes sure the data key for shipments created at `now` exists and is
+    /// unwrapped in memory. Call before holding a write transaction open
+    /// (as a streaming import does): creating the key needs a write of its own.
+    pub fn prepare(&self, tenant: &str, now: i64) -> Result<(), VaultError> {
+        self.cipher(tenant, &period_of(now), true).map(|_| ())
+    }
+
     /// Encrypts, indexes and masks a validated shipment.
     pub fn seal(
         &self,

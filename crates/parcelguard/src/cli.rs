@@ -34,6 +34,10 @@ pub(crate) struct Global {
     /// Log level filter, e.g. `warn` or `parcel_scan=debug` [env: PARCELGUARD_LOG_LEVEL] [default: info].
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Vault database: `postgres://USER@HOST:PORT/DB`, or `sqlite://PATH`
+    /// [env: PARCELGUARD_DATABASE_URL] [default: DATA_DIR/parcelguard.db].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -44,10 +48,25 @@ pub(crate) enum LogFormatArg {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Create the data directory and generate the root key (mode 0600).
+    /// Create the data directory, keys (mode 0600), the database and the
+    /// first admin API key.
     ///
     /// Refuses to overwrite an existing key.
     Init,
+    /// Serve the HTTP API (shipments, search, erasure).
+    Serve(ServeArgs),
+    /// Import shipments from CSV or JSONL (optionally gzipped) into the vault.
+    ///
+    /// CSV needs a header row naming at least waybill_no, carrier,
+    /// sender_name, sender_phone, sender_address, sender_id_number,
+    /// recipient_name, recipient_phone, recipient_address (optionally
+    /// station, origin_station, courier). JSONL lines are shaped like the
+    /// body of POST /v1/shipments. A file with any invalid record imports
+    /// nothing unless --skip-invalid is given.
+    Import(ImportArgs),
+    /// Key management: rotation, retirement, retention shredding.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Find personal data in files, directories or stdin.
     ///
     /// Exit status: 0 when nothing is found, 1 when something is found,
@@ -129,4 +148,39 @@ pub(crate) struct RedactArgs {
     /// Leave findings scoring below this (0-1) [default: scan.min_score].
     #[arg(long)]
     pub min_score: Option<f32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on [default: server.listen, 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS proxy).
+    #[arg(long)]
+    pub insecure_listen: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The file: `.csv`, `.jsonl`, either optionally `.gz`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Import the valid records and skip invalid or duplicate ones.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Make a new key-encryption key and re-wrap every data key with it
+    /// (safe while servers run).
+    Rotate,
+    /// Destroy key-encryption keys that no data key uses any more.
+    Retire,
+    /// Purge shipments past retention and destroy data keys of closed
+    /// periods that protect nothing else (crypto-shredding).
+    PurgeExpired,
 }

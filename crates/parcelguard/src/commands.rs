@@ -33,12 +33,18 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(l) = cli.global.log_level {
         config.log.level = l;
     }
+    if let Some(url) = cli.global.database {
+        config.database.url = url;
+    }
     parcel_telemetry::init(config.log.format.parse()?, &config.log.level)?;
 
     match cli.command {
         Command::Init => init(&config),
         Command::Scan(args) => scan(&config, args),
         Command::Redact(args) => redact(&config, args),
+        Command::Serve(args) => crate::vault_cmds::serve(&config, args),
+        Command::Import(args) => crate::vault_cmds::import(&config, args),
+        Command::Keys(cmd) => crate::vault_cmds::keys(&config, cmd),
     }
 }
 
@@ -60,6 +66,7 @@ fn init(config: &Config) -> Result<ExitCode> {
         out,
         "back the key up somewhere safe: data encrypted under it cannot be read without it"
     )?;
+    crate::vault_cmds::init_vault(config, &mut out)?;
     tracing::info!(data_dir = %dir.display(), key_id = %key.key_id(), "initialised");
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod vault_cmds;
 
 use std::io::Write as _;
 use std::process::ExitCode;
