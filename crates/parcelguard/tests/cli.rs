@@ -42,15 +42,13 @@ fn help_lists_only_real_subcommands() {
     let out = pg(dir.path()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for cmd in ["init", "scan", "redact"] {
+    for cmd in ["init", "scan", "redact", "serve", "import", "keys"] {
         assert!(
             help.contains(&format!("  {cmd} ")),
             "{cmd} missing:\n{help}"
         );
     }
-    for absent in [
-        "serve", "import", "reveal", "watch", "policy", "  log ", "keys",
-    ] {
+    for absent in ["reveal", "watch", "policy", "  log "] {
         assert!(
             !help.contains(&format!("  {absent}")),
             "{absent} listed but not built"
@@ -355,4 +353,265 @@ fn invalid_utf8_is_a_warning_and_exit_2() {
         "the phone is still reported"
     );
     assert_no_pii(&out);
+}
+
+const CSV_HEADER: &str = "waybill_no,carrier,sender_name,sender_phone,sender_address,sender_id_number,recipient_name,recipient_phone,recipient_address,station,courier";
+
+fn csv_row(waybill: &str, recipient_phone: &str) -> String {
+    format!(
+        "{waybill},SF,{NAME},{PHONE},广东省深圳市南山区科技园路1号,{ID},李四,{recipient_phone},北京市朝阳区建国路88号,ST01,E1001"
+    )
+}
+
+fn init_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "init"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("admin API key") && stdout.contains("pgk_"),
+        "{stdout}"
+    );
+    dir
+}
+
+fn count_rows(dir: &Path) -> i64 {
+    // Through the product: an import of zero new rows reports the total.
+    let db = dir.join("d").join("parcelguard.db");
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row("SELECT count(*) FROM shipments", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn import_all_or_nothing_with_line_numbers() {
+    let dir = init_dir();
+    let bad = format!(
+        "{CSV_HEADER}\n{}\n{}\n{}\n",
+        csv_row("SF0000000000001", "13912345678"),
+        csv_row("SF0000000000002", "1391234"),
+        csv_row("SF0000000000003", "13912345679"),
+    );
+    std::fs::write(dir.path().join("bad.csv"), &bad).unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "import", "bad.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.csv:3: recipient.phone:"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(!err.contains("1391234"), "value echoed");
+    assert_no_pii(&out);
+    assert_eq!(count_rows(dir.path()), 0);
+
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "import", "--skip-invalid", "bad.csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported 2 shipments"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_no_pii(&out);
+    assert_eq!(count_rows(dir.path()), 2);
+
+    // Duplicates: refused as a whole, or skipped.
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "import", "bad.csv", "--skip-invalid"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("imported 0 shipments")
+            && text(&out.stdout).contains("2 duplicate")
+    );
+    let dup = format!(
+        "{CSV_HEADER}\n{}\n{}\n",
+        csv_row("SF0000000000009", "13912345670"),
+        csv_row("SF0000000000001", "13912345671")
+    );
+    std::fs::write(dir.path().join("dup.csv"), dup).unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "import", "dup.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("already exist (lines 3)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(count_rows(dir.path()), 2);
+
+    // A missing column is named with the header's line.
+    std::fs::write(dir.path().join("cols.csv"), "waybill_no,carrier\nSF1,SF\n").unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "import", "cols.csv"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stderr).contains("cols.csv:1: header row lacks sender_name"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn import_jsonl_gz_then_rotate_and_purge() {
+    let dir = init_dir();
+    let line = serde_json::json!({
+        "waybill_no": "JD0000000000001", "carrier": "JD",
+        "sender": {"name": NAME, "phone": PHONE, "address": "浙江省杭州市西湖区文三路90号", "id_number": ID},
+        "recipient": {"name": "李四", "phone": "13912345678", "address": {"province": "上海市", "city": "上海市", "district": "浦东新区", "detail": "世纪大道100号"}}
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        format!("{line}\n{{\"waybill_no\": 5}}\n").as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("s.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "import", "s.jsonl.gz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("s.jsonl.gz:2: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "import", "--skip-invalid", "s.jsonl.gz"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("imported 1 shipments"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "keys", "rotate"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("new key-encryption key v2; re-wrapped 1 data keys"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "keys", "retire"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("destroyed key-encryption keys v1"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!dir.path().join("d/keys/kek/v000001.key").exists());
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "keys", "purge-expired"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("purged 0 shipments"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_no_pii(&out);
+}
+
+#[test]
+fn weak_mask_profile_is_rejected_at_start_up() {
+    let dir = init_dir();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "keys", "purge-expired"])
+        .env("PARCELGUARD_VAULT_MASK_PHONE_KEEP_SUFFIX", "4")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("[vault.mask]") && text(&out.stderr).contains("at least 6"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn serve_answers_over_http_and_stops_on_sigterm() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let dir = init_dir();
+    let key = {
+        // The admin key is shown once, by `init`: take it from its output.
+        let out = pg(dir.path())
+            .args(["--data-dir", "e", "init"])
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        stdout
+            .lines()
+            .find(|l| l.trim().starts_with("pgk_"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let bin = assert_cmd::cargo::cargo_bin("parcelguard");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["--data-dir", "e", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first.trim().rsplit("http://").next().unwrap().to_owned();
+    let request = |req: String| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        resp
+    };
+    let body = format!(
+        "{{\"waybill_no\":\"SF9\",\"carrier\":\"SF\",\"sender\":{{\"name\":\"{NAME}\",\"phone\":\"{PHONE}\",\"address\":\"广东省深圳市南山区科技园路1号\",\"id_number\":\"{ID}\"}},\"recipient\":{{\"name\":\"李四\",\"phone\":\"13912345678\",\"address\":\"北京市朝阳区建国路88号\"}}}}"
+    );
+    let resp = request(format!(
+        "POST /v1/shipments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    assert!(
+        resp.contains("138******78") && !resp.contains(PHONE),
+        "{resp}"
+    );
+    let resp = request(
+        "GET /v1/shipments/SF9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_owned(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    // SIGTERM: graceful stop with status 0.
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    for secret in [PHONE, ID, NAME] {
+        assert!(!stderr.contains(secret), "personal value in server log");
+    }
 }
