@@ -6,6 +6,7 @@
 //! peers, the accuracy report, and regeneration of shipped data.
 
 mod bench;
+mod bench_vault;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,9 @@ enum Task {
     /// Scanner throughput and memory against ripgrep and Presidio; prints a
     /// Markdown table for docs/benchmarks.md.
     BenchScan(bench::BenchArgs),
+    /// Vault import, HTTP and blind-index speed against plaintext SQLite and
+    /// pgcrypto; prints a Markdown table for docs/benchmarks.md.
+    BenchVault(bench_vault::Args),
     /// Per-type precision/recall/F1 of the detector on a synthetic corpus.
     Accuracy {
         /// Documents to generate.
@@ -62,6 +66,7 @@ enum Task {
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::BenchScan(args) => bench::run(&args),
+        Task::BenchVault(args) => bench_vault::run(&args),
         Task::Accuracy { docs, seed, errors } => accuracy(docs, seed, errors),
         Task::Divisions { dist } => divisions(&dist),
         Task::DemoData => demo_data(),

@@ -2,6 +2,10 @@
 //! once, stored only as SHA-256. Requests carry them as
 //! `Authorization: Bearer`.
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use parcel_vault::store::{ApiKeyRecord, Principal, Store, StoreError};
@@ -88,4 +92,43 @@ pub fn authenticate(
         return Err(AuthError::Suspended);
     }
     Ok(principal)
+}
+
+/// How long a verified key is trusted without asking the database again:
+/// revocation, expiry and suspension take effect within this time.
+pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Recently verified keys, by the SHA-256 of their secret (never the secret).
+#[derive(Debug, Default)]
+pub struct AuthCache {
+    entries: RwLock<HashMap<Vec<u8>, (Principal, Instant)>>,
+}
+
+impl AuthCache {
+    fn key(header: Option<&str>) -> Option<Vec<u8>> {
+        header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| t.starts_with(KEY_PREFIX))
+            .map(hash_secret)
+    }
+
+    /// The principal of a key verified less than [`AUTH_CACHE_TTL`] ago.
+    pub fn get(&self, header: Option<&str>) -> Option<Principal> {
+        let key = Self::key(header)?;
+        let map = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(&key)
+            .filter(|(_, at)| at.elapsed() < AUTH_CACHE_TTL)
+            .map(|(p, _)| p.clone())
+    }
+
+    /// Remembers a verified key.
+    pub fn put(&self, header: Option<&str>, principal: &Principal) {
+        let Some(key) = Self::key(header) else { return };
+        let mut map = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() > 10_000 {
+            map.retain(|_, (_, at)| at.elapsed() < AUTH_CACHE_TTL);
+        }
+        map.insert(key, (principal.clone(), Instant::now()));
+    }
 }

@@ -47,8 +47,11 @@ impl SqliteStore {
             .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         drop(first);
         let manager = SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(PRAGMAS));
+        // A file connection does not go stale: skip r2d2's per-checkout probe
+        // query, which costs as much as the reads it guards.
         let pool = Pool::builder()
             .max_size(8)
+            .test_on_check_out(false)
             .build(manager)
             .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         let store = Self { pool };

@@ -126,7 +126,7 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         writeln!(out, "parcelguard listening on http://{local}")?;
         drop(out);
         let retention = tokio::spawn(retention_loop(vault.clone()));
-        let app = parcel_server::router(parcel_server::AppState { vault }, max_body);
+        let app = parcel_server::router(parcel_server::AppState::new(vault), max_body);
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
