@@ -59,12 +59,7 @@ fn setup() -> Api {
         api_keys.insert(id, key.secret);
     }
     Api {
-        app: router(
-            AppState {
-                vault: Arc::new(vault),
-            },
-            1 << 20,
-        ),
+        app: router(AppState::new(Arc::new(vault)), 1 << 20),
         keys: api_keys,
         _dir: dir,
     }
