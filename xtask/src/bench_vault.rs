@@ -526,7 +526,7 @@ fn bench_lookup(dir: &Path, rows: u64) -> Result<(f64, f64, f64, f64)> {
     let indexer = parcel_vault::crypto::BlindIndexer::for_tenant(
         &parcel_keys::LocalKeyFile::open(&data)?,
         "default",
-    );
+    )?;
     for i in 0..5000 {
         let phone = &phones[rng.gen_range(0..phones.len())];
         let t = Instant::now();

@@ -151,13 +151,23 @@ pub struct LogConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeysConfig {
-    /// `file` (default: `DATA_DIR/keys/root.key`, made by `parcelguard init`)
-    /// or `env` (base64 root key in the variable named by `env_var`).
+    /// `file` (default: `DATA_DIR/keys/root.key`, made by `parcelguard init`),
+    /// `env` (base64 root key in the variable named by `env_var`) or `pkcs11`
+    /// (keys inside a hardware security module; see `pkcs11_*`).
     /// Env: `PARCELGUARD_KEYS_PROVIDER`.
     pub provider: String,
     /// Variable holding the root key when `provider = "env"`.
     /// Default `PARCELGUARD_ROOT_KEY`. Env: `PARCELGUARD_KEYS_ENV_VAR`.
     pub env_var: String,
+    /// PKCS#11 module when `provider = "pkcs11"`, e.g.
+    /// `/usr/lib/softhsm/libsofthsm2.so`. Env: `PARCELGUARD_KEYS_PKCS11_MODULE`.
+    pub pkcs11_module: String,
+    /// Label of the token holding parcelguard's keys. Default `parcelguard`.
+    /// Env: `PARCELGUARD_KEYS_PKCS11_TOKEN`.
+    pub pkcs11_token: String,
+    /// Variable holding the token's user PIN (never put the PIN in the file).
+    /// Default `PARCELGUARD_PKCS11_PIN`. Env: `PARCELGUARD_KEYS_PKCS11_PIN_ENV`.
+    pub pkcs11_pin_env: String,
 }
 
 /// `[scan]` section.
@@ -203,6 +213,9 @@ impl Default for KeysConfig {
         Self {
             provider: "file".to_owned(),
             env_var: "PARCELGUARD_ROOT_KEY".to_owned(),
+            pkcs11_module: String::new(),
+            pkcs11_token: "parcelguard".to_owned(),
+            pkcs11_pin_env: "PARCELGUARD_PKCS11_PIN".to_owned(),
         }
     }
 }
@@ -356,8 +369,17 @@ impl Config {
         if !matches!(self.log.format.as_str(), "human" | "json") {
             return Err(invalid("log.format", "must be `human` or `json`"));
         }
-        if !matches!(self.keys.provider.as_str(), "file" | "env") {
-            return Err(invalid("keys.provider", "must be `file` or `env`"));
+        if !matches!(self.keys.provider.as_str(), "file" | "env" | "pkcs11") {
+            return Err(invalid(
+                "keys.provider",
+                "must be `file`, `env` or `pkcs11`",
+            ));
+        }
+        if self.keys.provider == "pkcs11" && self.keys.pkcs11_module.is_empty() {
+            return Err(invalid(
+                "keys.pkcs11_module",
+                "must name the PKCS#11 module when keys.provider is `pkcs11`",
+            ));
         }
         if !matches!(self.vault.mask.name.as_str(), "surname" | "all") {
             return Err(invalid("vault.mask.name", "must be `surname` or `all`"));

@@ -11,6 +11,7 @@
 
 mod file;
 mod kek;
+mod pkcs11;
 
 use std::fmt;
 
@@ -21,6 +22,7 @@ use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 pub use file::{KEK_DIR, KEY_DIR, LocalKeyFile, ROOT_KEY_FILE, init_local};
+pub use pkcs11::Pkcs11Key;
 
 /// Length of every key in bytes.
 pub const KEY_LEN: usize = 32;
@@ -154,16 +156,16 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     fn describe(&self) -> String;
 
     /// Derives the key for `purpose` (for example `"scan/redact-hmac"`).
-    fn derive(&self, purpose: &str) -> SecretKey;
+    fn derive(&self, purpose: &str) -> Result<SecretKey, KeyError>;
 
     /// A public identifier of the root key, safe to log and store beside data
     /// it protects, so a later run can tell which key it needs.
-    fn key_id(&self) -> String {
-        let id = self.derive("parcelguard/key-id");
-        id.expose()[..6]
+    fn key_id(&self) -> Result<String, KeyError> {
+        let id = self.derive("parcelguard/key-id")?;
+        Ok(id.expose()[..6]
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect()
+            .collect())
     }
 
     /// The versions of key-encryption keys this provider holds, ascending.
@@ -249,8 +251,8 @@ impl KeyProvider for EnvKey {
         format!("environment variable {}", self.var)
     }
 
-    fn derive(&self, purpose: &str) -> SecretKey {
-        hkdf_derive(&self.root, purpose)
+    fn derive(&self, purpose: &str) -> Result<SecretKey, KeyError> {
+        Ok(hkdf_derive(&self.root, purpose))
     }
 
     fn kek_versions(&self) -> Result<Vec<u32>, KeyError> {

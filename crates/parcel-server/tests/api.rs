@@ -1,6 +1,11 @@
 //! Drives the real router (in process, through `tower::ServiceExt::oneshot`)
 //! over a real SQLite vault: authentication, every endpoint, the error
-//! envelope, and that no response or log line carries plaintext.
+//! envelope, and that no response carries plaintext.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] functions"
+)]
 
 use std::sync::Arc;
 

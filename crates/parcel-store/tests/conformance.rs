@@ -2,6 +2,11 @@
 //! `PARCELGUARD_TEST_PG` holds a URL (each run in its own schema, dropped
 //! afterwards). Covers round trips, tampering, rotation, retention, erasure,
 //! search and the lifecycle, and checks that no log line holds a phone.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] functions"
+)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -484,15 +489,13 @@ fn retention_crypto_shreds_closed_periods() {
                 .is_empty()
         );
         // The second one is returned and expires too: now the key goes.
-        for status in [Status::Returned] {
-            let patch = ShipmentPatch {
-                status: Some(status),
-                ..ShipmentPatch::default()
-            };
-            vault
-                .update("acme", "SF5000000000002", &patch, old + 2 * DAY)
-                .unwrap();
-        }
+        let patch = ShipmentPatch {
+            status: Some(Status::Returned),
+            ..ShipmentPatch::default()
+        };
+        vault
+            .update("acme", "SF5000000000002", &patch, old + 2 * DAY)
+            .unwrap();
         let r = vault.purge_expired("retention", NOW).unwrap();
         assert_eq!(r.purged, 1);
         assert_eq!(r.keys_destroyed, vec!["acme/2026-04".to_owned()]);
@@ -726,4 +729,63 @@ fn migrations_are_idempotent() {
             )
             .unwrap();
     }
+}
+
+/// The vault with its keys in a PKCS#11 token (SoftHSM2 in CI; see
+/// `parcel-keys/tests/softhsm.rs` for `PARCELGUARD_TEST_SOFTHSM`).
+#[test]
+fn vault_over_pkcs11_round_trip_and_rotation() {
+    let Some(spec) = std::env::var("PARCELGUARD_TEST_SOFTHSM")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        eprintln!("PARCELGUARD_TEST_SOFTHSM is not set: skipping the PKCS#11 vault test");
+        return;
+    };
+    let mut parts = spec.splitn(3, '|');
+    let (module, label, pin) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let hsm =
+        Arc::new(parcel_keys::Pkcs11Key::open(std::path::Path::new(module), label, pin).unwrap());
+    hsm.init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("v.db")).unwrap());
+    let options = VaultOptions {
+        mask: MaskProfile::default(),
+        retention_secs: 180 * DAY,
+    };
+    let vault = Vault::new(store.clone(), hsm.clone(), options.clone()).unwrap();
+    vault
+        .create(
+            "acme",
+            &shipment("SF9000000000001", &phone(91), &phone(92), 91),
+            NOW,
+        )
+        .unwrap();
+    let report = vault.rotate("admin", NOW).unwrap();
+    assert_eq!(report.rewrapped, 1);
+    assert!(
+        vault
+            .retire_keks("admin", NOW)
+            .unwrap()
+            .contains(&(report.kek_version - 1))
+    );
+    let fresh = Vault::new(store, hsm, options).unwrap();
+    assert_eq!(
+        fresh
+            .decrypt_field("acme", "SF9000000000001", Party::Recipient, Field::Phone)
+            .unwrap()
+            .as_str(),
+        phone(92)
+    );
+    assert_eq!(
+        fresh
+            .search("acme", BlindKind::Phone, &phone(92), "cs", NOW)
+            .unwrap()
+            .len(),
+        1
+    );
 }

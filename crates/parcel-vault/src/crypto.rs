@@ -153,9 +153,9 @@ impl std::fmt::Debug for BlindIndexer {
 
 impl BlindIndexer {
     /// The indexer for `tenant`, keyed from the provider's root key.
-    pub fn for_tenant(keys: &dyn KeyProvider, tenant: &str) -> Self {
-        let key = keys.derive(&format!("vault/blind-index/v1/{tenant}"));
-        Self::from_key(&key)
+    pub fn for_tenant(keys: &dyn KeyProvider, tenant: &str) -> Result<Self, VaultError> {
+        let key = keys.derive(&format!("vault/blind-index/v1/{tenant}"))?;
+        Ok(Self::from_key(&key))
     }
 
     fn from_key(key: &SecretKey) -> Self {
@@ -209,11 +209,11 @@ const TOKEN_AAD: &[u8] = b"parcelguard/qr-token/v1";
 
 impl TokenCipher {
     /// The token cipher keyed from the provider's root key.
-    pub fn new(keys: &dyn KeyProvider) -> Self {
-        let key = keys.derive("vault/qr-token/v1");
-        Self {
+    pub fn new(keys: &dyn KeyProvider) -> Result<Self, VaultError> {
+        let key = keys.derive("vault/qr-token/v1")?;
+        Ok(Self {
             cipher: Aes256Gcm::new(key.expose().into()),
-        }
+        })
     }
 
     /// Issues a token for a shipment.
@@ -356,11 +356,11 @@ mod tests {
         fn describe(&self) -> String {
             "fixed".into()
         }
-        fn derive(&self, purpose: &str) -> SecretKey {
+        fn derive(&self, purpose: &str) -> Result<SecretKey, parcel_keys::KeyError> {
             let mut k = [0u8; 32];
             k[..purpose.len().min(32)]
                 .copy_from_slice(&purpose.as_bytes()[..purpose.len().min(32)]);
-            SecretKey::from_bytes(k)
+            Ok(SecretKey::from_bytes(k))
         }
         fn kek_versions(&self) -> Result<Vec<u32>, parcel_keys::KeyError> {
             Ok(vec![])
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn qr_tokens() {
-        let t = TokenCipher::new(&Fixed);
+        let t = TokenCipher::new(&Fixed).unwrap();
         let claims = TokenClaims {
             tenant: "acme".into(),
             waybill_no: "SF1234567890123".into(),

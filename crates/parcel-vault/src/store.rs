@@ -7,6 +7,10 @@ use std::fmt;
 use crate::crypto::BLIND_LEN;
 use crate::model::{MaskedView, Party, ShipmentRecord, Status};
 
+/// A ciphertext read: the shipment's period and the slot's bytes (`None`
+/// when the field is empty or erased).
+pub type CiphertextRead = (String, Option<Vec<u8>>);
+
 /// A storage failure. The text comes from the database driver and holds
 /// table or constraint names, never field values (those are ciphertexts).
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +183,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         tenant: &str,
         waybill: &str,
         slot: usize,
-    ) -> Result<Option<(String, Option<Vec<u8>>)>, StoreError>;
+    ) -> Result<Option<CiphertextRead>, StoreError>;
     /// Applies `update` if the shipment's status is still `expected`
     /// (compare-and-set); returns whether it did.
     fn update_shipment(

@@ -119,7 +119,7 @@ impl Vault {
             keys.create_kek()?;
         }
         Ok(Self {
-            tokens: TokenCipher::new(keys.as_ref()),
+            tokens: TokenCipher::new(keys.as_ref())?,
             store,
             keys,
             options,
@@ -138,11 +138,14 @@ impl Vault {
         &self.options.mask
     }
 
-    fn blind_indexer(&self, tenant: &str) -> Arc<BlindIndexer> {
+    fn blind_indexer(&self, tenant: &str) -> Result<Arc<BlindIndexer>, VaultError> {
         let mut map = self.blind.lock().unwrap_or_else(PoisonError::into_inner);
-        map.entry(tenant.to_owned())
-            .or_insert_with(|| Arc::new(BlindIndexer::for_tenant(self.keys.as_ref(), tenant)))
-            .clone()
+        if let Some(b) = map.get(tenant) {
+            return Ok(b.clone());
+        }
+        let b = Arc::new(BlindIndexer::for_tenant(self.keys.as_ref(), tenant)?);
+        map.insert(tenant.to_owned(), b.clone());
+        Ok(b)
     }
 
     fn current_kek(&self) -> Result<u32, VaultError> {
@@ -228,7 +231,7 @@ impl Vault {
     ) -> Result<SealedShipment, VaultError> {
         let period = period_of(now);
         let cipher = self.cipher(tenant, &period, true)?;
-        let blind = self.blind_indexer(tenant);
+        let blind = self.blind_indexer(tenant)?;
         let mut ciphertexts: [Option<Vec<u8>>; 7] = Default::default();
         for (i, &(party, field)) in SLOTS.iter().enumerate() {
             if let Some(plain) = s.party(party).field_plaintext(field) {
@@ -347,7 +350,7 @@ impl Vault {
         }
         let mut tx = self.store.begin()?;
         let outcomes = tx.insert(&sealed)?;
-        let duplicates = outcomes.iter().any(|o| *o == InsertOutcome::Duplicate);
+        let duplicates = outcomes.contains(&InsertOutcome::Duplicate);
         if atomic && duplicates {
             drop(tx);
         } else {
@@ -476,7 +479,7 @@ impl Vault {
             }
             BlindKind::Name => normalize_name(value),
         });
-        Ok(self.blind_indexer(tenant).index(kind, &normalized))
+        Ok(self.blind_indexer(tenant)?.index(kind, &normalized))
     }
 
     /// Shipments where either party has this phone, ID number or name,

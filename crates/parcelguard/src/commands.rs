@@ -52,30 +52,51 @@ fn init(config: &Config) -> Result<ExitCode> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
-    let key_path = parcel_keys::init_local(dir)?;
-    let key = LocalKeyFile::open(dir)?;
     let mut out = io::stdout().lock();
     writeln!(out, "created data directory {}", dir.display())?;
-    writeln!(
-        out,
-        "created root key {} (mode 0600, key id {})",
-        key_path.display(),
-        key.key_id()
-    )?;
-    writeln!(
-        out,
-        "back the key up somewhere safe: data encrypted under it cannot be read without it"
-    )?;
+    match config.keys.provider.as_str() {
+        "pkcs11" => {
+            let hsm = crate::vault_cmds::pkcs11(config)?;
+            let created = hsm.init()?;
+            writeln!(
+                out,
+                "{} the root key and key-encryption key in {} (key id {})",
+                if created { "created" } else { "found" },
+                hsm.describe(),
+                hsm.key_id()?
+            )?;
+        }
+        "env" => {
+            let key = EnvKey::from_var(&config.keys.env_var)?;
+            writeln!(
+                out,
+                "using the root key from {} (key id {})",
+                key.describe(),
+                key.key_id()?
+            )?;
+        }
+        _ => {
+            let key_path = parcel_keys::init_local(dir)?;
+            let key = LocalKeyFile::open(dir)?;
+            writeln!(
+                out,
+                "created root key {} (mode 0600, key id {})",
+                key_path.display(),
+                key.key_id()?
+            )?;
+            writeln!(
+                out,
+                "back the key up somewhere safe: data encrypted under it cannot be read without it"
+            )?;
+        }
+    }
     crate::vault_cmds::init_vault(config, &mut out)?;
-    tracing::info!(data_dir = %dir.display(), key_id = %key.key_id(), "initialised");
+    tracing::info!(data_dir = %dir.display(), "initialised");
     Ok(ExitCode::SUCCESS)
 }
 
-fn key_provider(config: &Config) -> Result<Box<dyn KeyProvider>> {
-    Ok(match config.keys.provider.as_str() {
-        "env" => Box::new(EnvKey::from_var(&config.keys.env_var)?),
-        _ => Box::new(LocalKeyFile::open(&config.data_dir)?),
-    })
+fn key_provider(config: &Config) -> Result<std::sync::Arc<dyn KeyProvider>> {
+    crate::vault_cmds::key_provider(config)
 }
 
 fn parse_types(list: &[String]) -> Result<Option<Vec<PiiType>>> {
@@ -237,8 +258,8 @@ fn redact(config: &Config, args: RedactArgs) -> Result<ExitCode> {
         .any(|op| matches!(op, Operator::Hash | Operator::Fpe));
     let redactor = if needs_keys {
         let keys = key_provider(config).context("the hash and fpe operators need the key store")?;
-        let hmac = keys.derive("scan/redact-hmac");
-        let fpe = keys.derive("scan/redact-ff1");
+        let hmac = keys.derive("scan/redact-hmac")?;
+        let fpe = keys.derive("scan/redact-ff1")?;
         Redactor::with_keys(hmac.expose(), fpe.expose())
     } else {
         Redactor::without_keys()

@@ -48,8 +48,25 @@ pub(crate) fn mask_profile(config: &Config) -> Result<MaskProfile> {
 pub(crate) fn key_provider(config: &Config) -> Result<Arc<dyn KeyProvider>> {
     Ok(match config.keys.provider.as_str() {
         "env" => Arc::new(EnvKey::from_var(&config.keys.env_var)?),
+        "pkcs11" => Arc::new(pkcs11(config)?),
         _ => Arc::new(LocalKeyFile::open(&config.data_dir)?),
     })
+}
+
+/// Opens the configured PKCS#11 token, reading the PIN from its variable.
+pub(crate) fn pkcs11(config: &Config) -> Result<parcel_keys::Pkcs11Key> {
+    let k = &config.keys;
+    let pin = zeroize::Zeroizing::new(std::env::var(&k.pkcs11_pin_env).with_context(|| {
+        format!(
+            "environment variable {} (the token's user PIN) is not set",
+            k.pkcs11_pin_env
+        )
+    })?);
+    Ok(parcel_keys::Pkcs11Key::open(
+        Path::new(&k.pkcs11_module),
+        &k.pkcs11_token,
+        &pin,
+    )?)
 }
 
 /// Opens the store and the vault the configuration names.
