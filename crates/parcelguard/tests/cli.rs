@@ -615,3 +615,44 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
         assert!(!stderr.contains(secret), "personal value in server log");
     }
 }
+
+#[test]
+fn killed_import_leaves_nothing_half_written() {
+    let dir = init_dir();
+    let mut csv = Vec::new();
+    parcel_synth::shipments_csv(5, 12_000, &mut csv).unwrap();
+    std::fs::write(dir.path().join("big.csv"), &csv).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("parcelguard");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["--data-dir", "d", "import", "--no-progress", "big.csv"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let n = count_rows(dir.path());
+    assert!(n == 0 || n == 12_000, "a killed import left {n} rows");
+    let db = rusqlite::Connection::open(dir.path().join("d/parcelguard.db")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(db);
+    // The vault still works: the same file imports (or is all duplicates).
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "d",
+            "import",
+            "--skip-invalid",
+            "--no-progress",
+            "big.csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(count_rows(dir.path()), 12_000);
+}
