@@ -1,0 +1,463 @@
+//! The log service: durable appends with group commit, integration into the
+//! tiled tree, signed checkpoints, and the reads that serving needs.
+//!
+//! Appends go to one writer thread. It takes every request waiting (up to
+//! `max_batch`), and hands them to [`LogStorage::sequence`], which, under
+//! the storage's single-writer lock, assigns indexes, integrates the leaves
+//! into the tree and commits entries, changed tiles and the new tree head
+//! in one durable transaction. Only then does each caller get its index:
+//! concurrent appends share one fsync, and a crash loses nothing that was
+//! acknowledged and never leaves entries without their tree (or a tree
+//! without its entries), so the tree cannot fork.
+//!
+//! A publisher thread signs a checkpoint for the stored tree at least every
+//! `checkpoint_interval`, after asking the configured witnesses (through a
+//! [`Cosigner`]) to cosign it.
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use tlog_tiles::Hash;
+
+use crate::LogError;
+use crate::entry::Event;
+use crate::note::{NoteKey, add_signature_lines, note_text, parse_checkpoint_text};
+use crate::receipt::Receipt;
+use crate::tree::{
+    TILE_WIDTH, TilePath, TileSource, TreeBuilder, encode_bundle, prove_consistency,
+    prove_inclusion,
+};
+
+/// What one sequencing step wrote.
+#[derive(Debug, Clone)]
+pub struct Sequenced {
+    /// Index of the first entry of the batch.
+    pub first: u64,
+    /// The entries, in index order.
+    pub entries: Vec<Vec<u8>>,
+    /// Changed hash tiles `(level, index, data)`.
+    pub tiles: Vec<(u8, u64, Vec<u8>)>,
+    /// Tree size after the batch.
+    pub size: u64,
+    /// Root after the batch.
+    pub root: Hash,
+}
+
+/// Where the log lives: the embedded SQLite file or PostgreSQL.
+pub trait LogStorage: Send + Sync + std::fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Takes the single-writer lock, calls `step` with the stored tree size
+    /// and a tile reader inside the transaction, writes what it returns
+    /// (entries, tiles, tree head) and commits durably. Nothing is written
+    /// if `step` or the commit fails.
+    fn sequence(
+        &self,
+        step: &mut dyn FnMut(u64, &dyn TileSource) -> Result<Sequenced, LogError>,
+    ) -> Result<Sequenced, LogError>;
+
+    /// The stored tree head (size 0 has the empty tree's hash).
+    fn tree(&self) -> Result<(u64, Hash), LogError>;
+
+    /// Entries `start..end` (all must exist).
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, LogError>;
+
+    /// A stored hash tile.
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogError>;
+
+    /// The latest signed checkpoint and its size.
+    fn checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, LogError>;
+
+    /// Stores a signed checkpoint of `size`, unless a larger one is stored
+    /// (a same-size one replaces it: it carries more cosignatures).
+    fn put_checkpoint(&self, size: u64, signed: &[u8]) -> Result<(), LogError>;
+}
+
+/// Reads tiles straight from storage.
+#[derive(Debug)]
+struct StoredTiles<'a>(&'a dyn LogStorage);
+
+impl TileSource for StoredTiles<'_> {
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+        self.0.tile(level, index)
+    }
+}
+
+/// Collects witness cosignatures for a new checkpoint (the transport is the
+/// caller's: HTTP in the server).
+pub trait Cosigner: Send + Sync + std::fmt::Debug {
+    /// Returns the signature lines the witnesses gave for `signed` (a
+    /// checkpoint of `size`). `proof_from(old)` gives the consistency proof
+    /// from a witness's last size. Failures of single witnesses are the
+    /// cosigner's to report; it returns what it got.
+    fn cosign(
+        &self,
+        signed: &[u8],
+        size: u64,
+        proof_from: &dyn Fn(u64) -> Result<Vec<Hash>, LogError>,
+    ) -> Vec<String>;
+}
+
+/// Settings of a [`Log`].
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Most entries sequenced in one transaction.
+    pub max_batch: usize,
+    /// How often the publisher signs a checkpoint when the tree grew.
+    pub checkpoint_interval: Duration,
+    /// Witnesses to ask for cosignatures.
+    pub cosigner: Option<Arc<dyn Cosigner>>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 8192,
+            checkpoint_interval: Duration::from_secs(1),
+            cosigner: None,
+        }
+    }
+}
+
+struct Request {
+    entry: Vec<u8>,
+    reply: Sender<Result<u64, LogError>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    storage: Arc<dyn LogStorage>,
+    key: NoteKey,
+    cosigner: Option<Arc<dyn Cosigner>>,
+    /// Serialises checkpoint signing within this process.
+    publishing: Mutex<()>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// The transparency log.
+#[derive(Debug)]
+pub struct Log {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<Sender<Request>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("entry_len", &self.entry.len())
+            .finish()
+    }
+}
+
+impl Log {
+    /// Opens the log over `storage`, signing with `key`, and starts its
+    /// writer and publisher threads.
+    pub fn open(
+        storage: Arc<dyn LogStorage>,
+        key: NoteKey,
+        options: LogOptions,
+    ) -> Result<Self, LogError> {
+        let shared = Arc::new(Shared {
+            storage,
+            key,
+            cosigner: options.cosigner.clone(),
+            publishing: Mutex::new(()),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        // Fail at start-up, not on the first append, if storage is unusable.
+        shared.storage.tree()?;
+        let (tx, rx) = crossbeam_channel::unbounded::<Request>();
+        let writer = {
+            let shared = shared.clone();
+            let max = options.max_batch.max(1);
+            std::thread::Builder::new()
+                .name("tlog-writer".to_owned())
+                .spawn(move || writer_loop(&shared, &rx, max))
+                .map_err(|e| LogError::Storage(format!("cannot start the writer thread: {e}")))?
+        };
+        let publisher = {
+            let shared = shared.clone();
+            let every = options.checkpoint_interval;
+            std::thread::Builder::new()
+                .name("tlog-publisher".to_owned())
+                .spawn(move || publisher_loop(&shared, every))
+                .map_err(|e| LogError::Storage(format!("cannot start the publisher thread: {e}")))?
+        };
+        Ok(Self {
+            shared,
+            tx: Mutex::new(Some(tx)),
+            threads: Mutex::new(vec![writer, publisher]),
+        })
+    }
+
+    /// The log's origin (its key name).
+    pub fn origin(&self) -> &str {
+        self.shared.key.name()
+    }
+
+    /// The log's verifier key.
+    pub fn vkey(&self) -> String {
+        self.shared.key.vkey()
+    }
+
+    /// The storage backend's name.
+    pub fn backend(&self) -> &'static str {
+        self.shared.storage.backend()
+    }
+
+    /// Appends an event; returns its index once it is on stable storage.
+    pub fn append(&self, event: &Event) -> Result<u64, LogError> {
+        self.append_bytes(event.encode()?)
+    }
+
+    /// Appends an encoded entry; returns its index once durable.
+    pub fn append_bytes(&self, entry: Vec<u8>) -> Result<u64, LogError> {
+        if entry.len() > crate::entry::MAX_ENTRY_BYTES {
+            return Err(LogError::Entry(format!(
+                "entry of {} bytes does not fit a bundle",
+                entry.len()
+            )));
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        {
+            let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+            let tx = guard
+                .as_ref()
+                .ok_or_else(|| LogError::Closed("the log is closed".to_owned()))?;
+            tx.send(Request { entry, reply })
+                .map_err(|_| LogError::Closed("the writer stopped".to_owned()))?;
+        }
+        answer
+            .recv()
+            .map_err(|_| LogError::Closed("the writer stopped before answering".to_owned()))?
+    }
+
+    /// The stored tree head.
+    pub fn tree(&self) -> Result<(u64, Hash), LogError> {
+        self.shared.storage.tree()
+    }
+
+    /// The latest signed checkpoint, signing one first if none exists.
+    pub fn checkpoint(&self) -> Result<Vec<u8>, LogError> {
+        match self.shared.storage.checkpoint()? {
+            Some((_, signed)) => Ok(signed),
+            None => publish(&self.shared),
+        }
+    }
+
+    /// Signs (and has cosigned) a checkpoint for the stored tree now, unless
+    /// the latest checkpoint already covers it. Returns the latest.
+    pub fn publish(&self) -> Result<Vec<u8>, LogError> {
+        publish(&self.shared)
+    }
+
+    /// A hash tile or entry bundle by its C2SP path.
+    pub fn read(&self, path: &TilePath) -> Result<Vec<u8>, LogError> {
+        let storage = &self.shared.storage;
+        match *path {
+            TilePath::Hash {
+                level,
+                index,
+                width,
+            } => {
+                let want = width.map_or(TILE_WIDTH as usize, usize::from) * 32;
+                let data = storage.tile(level, index)?.unwrap_or_default();
+                if data.len() < want || (width.is_none() && data.len() != want) {
+                    return Err(LogError::NotFound(format!(
+                        "{}: no such tile yet",
+                        path.format()
+                    )));
+                }
+                Ok(data[..want].to_vec())
+            }
+            TilePath::Entries { index, width } => {
+                let n = width.map_or(TILE_WIDTH, u64::from);
+                let start = index
+                    .checked_mul(TILE_WIDTH)
+                    .ok_or_else(|| LogError::NotFound(path.format()))?;
+                let (size, _) = storage.tree()?;
+                if start + n > size {
+                    return Err(LogError::NotFound(format!(
+                        "{}: no such bundle yet",
+                        path.format()
+                    )));
+                }
+                encode_bundle(&storage.entries(start, start + n)?)
+            }
+        }
+    }
+
+    /// The entry at `index` and a receipt proving it is in the log.
+    pub fn receipt(&self, index: u64) -> Result<Receipt, LogError> {
+        let (size, _) = self.tree()?;
+        if index >= size {
+            return Err(LogError::NotFound(format!(
+                "entry {index} does not exist (the log holds {size})"
+            )));
+        }
+        let mut signed = self.checkpoint()?;
+        let (_, mut cp_size, _) = parse_checkpoint_text(&note_text(&signed)?)?;
+        if index >= cp_size {
+            signed = self.publish()?;
+            cp_size = parse_checkpoint_text(&note_text(&signed)?)?.1;
+        }
+        let storage = &self.shared.storage;
+        let proof = prove_inclusion(index, cp_size, &StoredTiles(storage.as_ref()))?;
+        let entry = storage
+            .entries(index, index + 1)?
+            .pop()
+            .ok_or_else(|| LogError::NotFound(format!("entry {index}")))?;
+        Ok(Receipt::new(index, &entry, &signed, &proof))
+    }
+
+    /// Consistency proof between two tree sizes.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
+        prove_consistency(old, new, &StoredTiles(self.shared.storage.as_ref()))
+    }
+
+    /// Stops accepting appends, finishes those queued, publishes a final
+    /// checkpoint and joins the threads. Called by `Drop` too.
+    pub fn close(&self) {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        *self
+            .shared
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        self.shared.wake.notify_all();
+        let threads: Vec<JoinHandle<()>> = self
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer_loop(shared: &Shared, rx: &Receiver<Request>, max_batch: usize) {
+    let mut builder: Option<TreeBuilder> = None;
+    while let Ok(first) = rx.recv() {
+        let mut replies = Vec::with_capacity(64);
+        let mut entries = Vec::with_capacity(64);
+        entries.push(first.entry);
+        replies.push(first.reply);
+        while entries.len() < max_batch {
+            match rx.try_recv() {
+                Ok(r) => {
+                    entries.push(r.entry);
+                    replies.push(r.reply);
+                }
+                Err(_) => break,
+            }
+        }
+        let count = entries.len();
+        let started = Instant::now();
+        let result = shared.storage.sequence(&mut |stored, tiles| {
+            let b = builder.get_or_insert_with(|| TreeBuilder::new(stored));
+            if b.size() != stored {
+                // Another process appended (PostgreSQL): cached tiles are stale.
+                b.reset(stored);
+            }
+            let first = b.size();
+            for e in &entries {
+                b.append(tlog_tiles::record_hash(e), tiles)?;
+            }
+            let root = b.root(tiles)?;
+            Ok(Sequenced {
+                first,
+                entries: std::mem::take(&mut entries),
+                tiles: b.take_dirty(),
+                size: b.size(),
+                root,
+            })
+        });
+        match result {
+            Ok(seq) => {
+                tracing::debug!(
+                    entries = count,
+                    size = seq.size,
+                    micros = started.elapsed().as_micros() as u64,
+                    "log batch committed"
+                );
+                for (i, reply) in replies.into_iter().enumerate() {
+                    let _ = reply.send(Ok(seq.first + i as u64));
+                }
+            }
+            Err(e) => {
+                // The in-memory edge may be ahead of storage now: reload it.
+                builder = None;
+                tracing::error!(entries = count, error = %e, "log append failed; nothing was written");
+                for reply in replies {
+                    let _ = reply.send(Err(LogError::Storage(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+fn publisher_loop(shared: &Shared, every: Duration) {
+    loop {
+        {
+            let stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
+            if *stop {
+                break;
+            }
+            let (stop, _) = shared
+                .wake
+                .wait_timeout(stop, every)
+                .unwrap_or_else(PoisonError::into_inner);
+            if *stop {
+                break;
+            }
+        }
+        if let Err(e) = publish(shared) {
+            tracing::warn!(error = %e, "checkpoint not published");
+        }
+    }
+    if let Err(e) = publish(shared) {
+        tracing::warn!(error = %e, "final checkpoint not published");
+    }
+}
+
+fn publish(shared: &Shared) -> Result<Vec<u8>, LogError> {
+    let _one = shared
+        .publishing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let (size, root) = shared.storage.tree()?;
+    if let Some((latest, signed)) = shared.storage.checkpoint()? {
+        if latest >= size {
+            return Ok(signed);
+        }
+    }
+    let mut signed = shared.key.sign_checkpoint(size, &root)?;
+    if let Some(cosigner) = &shared.cosigner {
+        let storage = shared.storage.as_ref();
+        let lines = cosigner.cosign(&signed, size, &|old| {
+            prove_consistency(old, size, &StoredTiles(storage))
+        });
+        if !lines.is_empty() {
+            signed = add_signature_lines(&signed, &lines.concat())?;
+        }
+    }
+    shared.storage.put_checkpoint(size, &signed)?;
+    Ok(signed)
+}
