@@ -8,6 +8,7 @@
 mod postgres;
 mod schema;
 mod sqlite;
+mod tlog;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use parcel_vault::store::{Store, StoreError, StoredUpdate};
 
 pub use crate::postgres::PgStore;
 pub use crate::sqlite::SqliteStore;
+pub use crate::tlog::{LOG_FILE, PgLog, SqliteLog, open_log};
 
 /// The SQLite file's name inside the data directory.
 pub const SQLITE_FILE: &str = "parcelguard.db";

@@ -20,6 +20,11 @@ pub const TILE_HEIGHT: u8 = 8;
 pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
 const HASH_LEN: usize = 32;
 
+/// The root of the empty tree (SHA-256 of nothing, RFC 6962 §2.1).
+pub fn empty_root() -> Hash {
+    tlog_tiles::EMPTY_HASH
+}
+
 /// Something that returns the stored data of a hash tile: the hashes of
 /// level `8 * level`, nodes `256 * index ..`, at whatever width it has.
 pub trait TileSource {
