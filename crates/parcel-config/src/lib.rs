@@ -42,6 +42,8 @@ pub struct Config {
     pub vault: VaultConfig,
     /// `parcelguard serve`.
     pub server: ServerConfig,
+    /// `[tlog]`: the transparency log.
+    pub tlog: TlogConfig,
 }
 
 /// `[database]` section.
@@ -170,6 +172,38 @@ pub struct KeysConfig {
     pub pkcs11_pin_env: String,
 }
 
+/// `[tlog]` section: the transparency log of every access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlogConfig {
+    /// The log's origin line and key name, a schema-less URL naming this
+    /// deployment (no spaces or `+`). Default `parcelguard.local/log`.
+    /// Env: `PARCELGUARD_TLOG_ORIGIN`.
+    pub origin: String,
+    /// Witnesses asked to cosign each checkpoint, each `URL VKEY` (the
+    /// witness's submission prefix and verifier key). Env:
+    /// `PARCELGUARD_TLOG_WITNESSES`, comma-separated.
+    pub witnesses: Vec<String>,
+    /// Cosignatures of distinct configured witnesses a verifier requires
+    /// (`log verify`, `log check-receipt`). Default 0.
+    /// Env: `PARCELGUARD_TLOG_QUORUM`.
+    pub quorum: u64,
+    /// Most milliseconds between a new entry and a signed checkpoint that
+    /// covers it. Default 1000. Env: `PARCELGUARD_TLOG_CHECKPOINT_INTERVAL_MS`.
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for TlogConfig {
+    fn default() -> Self {
+        Self {
+            origin: "parcelguard.local/log".to_owned(),
+            witnesses: Vec::new(),
+            quorum: 0,
+            checkpoint_interval_ms: 1000,
+        }
+    }
+}
+
 /// `[scan]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -195,6 +229,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             vault: VaultConfig::default(),
             server: ServerConfig::default(),
+            tlog: TlogConfig::default(),
         }
     }
 }
@@ -470,6 +505,13 @@ fn parse_env_value(
             "0" | "false" | "no" | "off" => false,
             _ => return Err(err("true or false")),
         }),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
         _ => toml::Value::String(raw.to_owned()),
     })
 }
@@ -567,6 +609,36 @@ mod tests {
         assert!(loaded.config.scan.hidden);
         assert!((loaded.config.scan.min_score - 0.7).abs() < 1e-9);
         assert_eq!(loaded.file.as_deref(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn list_keys_take_comma_separated_env_values() {
+        let loaded = Config::load(
+            None,
+            env(&[
+                ("PARCELGUARD_CONFIG", "/nonexistent-but-unused"),
+                (
+                    "PARCELGUARD_TLOG_WITNESSES",
+                    "http://127.0.0.1:9001 w1+0a0b0c0d+BA==, http://127.0.0.1:9002 w2+01020304+BA==",
+                ),
+                ("PARCELGUARD_TLOG_QUORUM", "2"),
+            ]),
+        );
+        // The named file does not exist: that is an error, as for --config.
+        assert!(loaded.is_err());
+        let loaded = Config::load(
+            None,
+            env(&[(
+                "PARCELGUARD_TLOG_WITNESSES",
+                "http://127.0.0.1:9001 w1+0a0b0c0d+BA==, http://127.0.0.1:9002 w2+01020304+BA==",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(loaded.config.tlog.witnesses.len(), 2);
+        assert_eq!(
+            loaded.config.tlog.witnesses[1],
+            "http://127.0.0.1:9002 w2+01020304+BA=="
+        );
     }
 
     #[test]

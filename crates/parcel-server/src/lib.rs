@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod tlog;
 mod wire;
 
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub enum Action {
     Search,
     /// Erase a person.
     Erase,
+    /// Fetch a transparency-log receipt.
+    Receipt,
 }
 
 impl Action {
@@ -81,6 +84,9 @@ impl Action {
             Action::Update => matches!(role, "admin" | "service" | "station_manager"),
             Action::Search => matches!(role, "admin" | "customer_service"),
             Action::Erase => role == "admin",
+            // Entries hold no personal data; every principal may check the
+            // receipt of what it did (and auditors of anything).
+            Action::Receipt => true,
         }
     }
 }
@@ -93,8 +99,44 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/shipments/batch", post(batch))
         .route("/v1/shipments/{waybill_no}", get(read).patch(update))
         .route("/v1/persons", delete(erase))
+        .route("/v1/log/receipt/{index}", get(receipt))
+        .merge(tlog::routes())
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
+}
+
+async fn receipt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(index): Path<String>,
+) -> Result<Response, ApiError> {
+    principal(&state, &headers, Action::Receipt).await?;
+    let index: u64 = index.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "index: expected a non-negative integer",
+            Some("index"),
+        )
+    })?;
+    let Some(log) = state.vault.log().cloned() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this server has no transparency log",
+            None,
+        ));
+    };
+    let r = blocking(move || {
+        log.receipt(index).map_err(|e| match e {
+            parcel_tlog::LogError::NotFound(m) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", &m, Some("index"))
+            }
+            other => ApiError::from(VaultError::Log(other)),
+        })
+    })
+    .await?;
+    Ok(Json(r).into_response())
 }
 
 fn now() -> i64 {

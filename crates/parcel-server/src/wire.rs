@@ -111,6 +111,15 @@ pub(crate) fn from_vault(e: VaultError) -> ApiError {
         | VaultError::Tampered { .. }
         | VaultError::Keys(_)
         | VaultError::Store(_) => ApiError::internal(&msg),
+        VaultError::Log(_) => {
+            tracing::error!(error = %msg, "transparency log unavailable; refusing");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "log_unavailable",
+                "the transparency log cannot record this action, so it was not done",
+                None,
+            )
+        }
         _ => ApiError::internal(&msg),
     }
 }

@@ -67,6 +67,10 @@ pub enum VaultError {
     /// The storage backend failed.
     #[error("storage: {0}")]
     Store(String),
+    /// The transparency log could not record the action, so it was not done
+    /// (or, for reads, its result is withheld).
+    #[error("transparency log: {0}")]
+    Log(#[from] parcel_tlog::LogError),
 }
 
 impl VaultError {

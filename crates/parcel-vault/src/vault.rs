@@ -89,6 +89,7 @@ pub struct Vault {
     tokens: TokenCipher,
     deks: Mutex<HashMap<(String, String), Arc<FieldCipher>>>,
     blind: Mutex<HashMap<String, Arc<BlindIndexer>>>,
+    log: Option<Arc<parcel_tlog::Log>>,
 }
 
 /// The data-key period (`YYYY-MM`, UTC) of a Unix time.
@@ -125,7 +126,41 @@ impl Vault {
             options,
             deks: Mutex::new(HashMap::new()),
             blind: Mutex::new(HashMap::new()),
+            log: None,
         })
+    }
+
+    /// Records audited actions in the transparency log from now on (instead
+    /// of the store's `audit_events` table).
+    #[must_use]
+    pub fn with_log(mut self, log: Arc<parcel_tlog::Log>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The transparency log, if one is attached.
+    pub fn log(&self) -> Option<&Arc<parcel_tlog::Log>> {
+        self.log.as_ref()
+    }
+
+    /// Records an audited action: in the transparency log when one is
+    /// attached (returning its index once durable), else in the store.
+    fn audit(&self, e: AuditEvent) -> Result<Option<u64>, VaultError> {
+        let Some(log) = &self.log else {
+            self.store.audit(&e)?;
+            return Ok(None);
+        };
+        let mut event =
+            parcel_tlog::Event::new(e.at.saturating_mul(1000), &e.tenant, &e.actor, &e.action);
+        if let Ok(serde_json::Value::Object(detail)) = serde_json::from_str(&e.detail) {
+            for (k, v) in detail {
+                match (k.as_str(), v) {
+                    ("subject", serde_json::Value::String(s)) => event.subject = Some(s),
+                    (_, v) => event = event.with_detail(&k, v),
+                }
+            }
+        }
+        Ok(Some(log.append(&event)?))
     }
 
     /// The store.
@@ -495,7 +530,7 @@ impl Vault {
     ) -> Result<Vec<ShipmentRecord>, VaultError> {
         let hash = self.blind_of(tenant, kind, value)?;
         let hits = self.store.find_blind(tenant, &hash)?;
-        self.store.audit(&AuditEvent {
+        self.audit(AuditEvent {
             at: now,
             tenant: tenant.to_owned(),
             actor: actor.to_owned(),
@@ -553,7 +588,7 @@ impl Vault {
             .map(|(w, _)| w)
             .collect::<std::collections::HashSet<_>>()
             .len();
-        self.store.audit(&AuditEvent {
+        self.audit(AuditEvent {
             at: now,
             tenant: tenant.to_owned(),
             actor: actor.to_owned(),
@@ -596,7 +631,7 @@ impl Vault {
             *by_tenant.entry(tenant).or_default() += 0;
         }
         for (tenant, purged) in by_tenant {
-            self.store.audit(&AuditEvent {
+            self.audit(AuditEvent {
                 at: now,
                 tenant: tenant.clone(),
                 actor: actor.to_owned(),
@@ -623,7 +658,7 @@ impl Vault {
     pub fn rotate(&self, actor: &str, now: i64) -> Result<RotationReport, VaultError> {
         let version = self.keys.create_kek()?;
         let rewrapped = self.rewrap_all(version)?;
-        self.store.audit(&AuditEvent {
+        self.audit(AuditEvent {
             at: now,
             tenant: String::new(),
             actor: actor.to_owned(),
@@ -687,7 +722,7 @@ impl Vault {
             }
         }
         if !retired.is_empty() {
-            self.store.audit(&AuditEvent {
+            self.audit(AuditEvent {
                 at: now,
                 tenant: String::new(),
                 actor: actor.to_owned(),

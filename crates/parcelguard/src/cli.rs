@@ -67,6 +67,14 @@ pub(crate) enum Command {
     /// Key management: rotation, retirement, retention shredding.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The transparency log: its key, offline verification, receipts.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Run a witness that cosigns a log's checkpoints (C2SP tlog-witness).
+    ///
+    /// Run it in the witness operator's own data directory (after
+    /// `parcelguard init` there): its key must not be the log's.
+    Witness(WitnessArgs),
     /// Find personal data in files, directories or stdin.
     ///
     /// Exit status: 0 when nothing is found, 1 when something is found,
@@ -183,4 +191,83 @@ pub(crate) enum KeysCommand {
     /// Purge shipments past retention and destroy data keys of closed
     /// periods that protect nothing else (crypto-shredding).
     PurgeExpired,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LogCommand {
+    /// Print the log's verifier key (`name+keyhash+base64`), for auditors.
+    Vkey,
+    /// Verify a published log end to end: signatures, every entry and tile,
+    /// the root, and consistency with a checkpoint saved earlier.
+    ///
+    /// Exit status 0 when the log verifies, 1 when it does not.
+    Verify {
+        /// The log's URL prefix (`https://host/log`).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// A directory written by `log export` (or a static mirror).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// A checkpoint file from an earlier run: the log must extend it.
+        /// Updated with the new checkpoint when verification succeeds.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Print (or write) the receipt of entry INDEX: the entry, a signed
+    /// checkpoint and the inclusion proof.
+    Prove {
+        /// The entry's index.
+        index: u64,
+        /// Write the receipt to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check a receipt offline with the log's (and witnesses') keys.
+    ///
+    /// Exit status 0 when it verifies, 1 when it does not.
+    CheckReceipt {
+        /// The receipt (JSON, as `log prove` or `/v1/log/receipt` give it).
+        file: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Write the log as static files (checkpoint, tiles, entry bundles).
+    Export {
+        /// Target directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrustArgs {
+    /// The log's verifier key [default: derived from the local key store].
+    #[arg(long, value_name = "VKEY")]
+    pub vkey: Option<String>,
+    /// A witness's verifier key; repeatable [default: tlog.witnesses].
+    #[arg(long, value_name = "VKEY")]
+    pub witness: Vec<String>,
+    /// Cosignatures required from distinct witnesses [default: tlog.quorum].
+    #[arg(long, value_name = "K")]
+    pub quorum: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WitnessArgs {
+    /// The witness's name, a schema-less URL (`privacy-office.example/w1`).
+    #[arg(long)]
+    pub name: String,
+    /// Verifier key of a log to witness; repeatable.
+    #[arg(long, value_name = "VKEY")]
+    pub log: Vec<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS proxy).
+    #[arg(long)]
+    pub insecure_listen: bool,
+    /// Print the witness's verifier key and exit.
+    #[arg(long)]
+    pub vkey: bool,
 }

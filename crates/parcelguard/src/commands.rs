@@ -45,6 +45,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => crate::vault_cmds::serve(&config, args),
         Command::Import(args) => crate::vault_cmds::import(&config, args),
         Command::Keys(cmd) => crate::vault_cmds::keys(&config, cmd),
+        Command::Log(cmd) => crate::log_cmds::log(&config, cmd),
+        Command::Witness(args) => crate::log_cmds::witness(&config, args),
     }
 }
 

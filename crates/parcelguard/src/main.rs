@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod log_cmds;
 mod vault_cmds;
 
 use std::io::Write as _;

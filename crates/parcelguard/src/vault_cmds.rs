@@ -77,6 +77,7 @@ pub(crate) fn open_vault(config: &Config) -> Result<Arc<Vault>> {
         .context("opening the database")?;
     let retention =
         i64::try_from(config.vault.retention_days).unwrap_or(i64::MAX / 86_400) * 86_400;
+    let log = crate::log_cmds::open_log(config, keys.as_ref())?;
     let vault = Vault::new(
         store,
         keys,
@@ -84,7 +85,8 @@ pub(crate) fn open_vault(config: &Config) -> Result<Arc<Vault>> {
             mask: profile,
             retention_secs: retention,
         },
-    )?;
+    )?
+    .with_log(log);
     Ok(Arc::new(vault))
 }
 
@@ -143,18 +145,22 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         writeln!(out, "parcelguard listening on http://{local}")?;
         drop(out);
         let retention = tokio::spawn(retention_loop(vault.clone()));
-        let app = parcel_server::router(parcel_server::AppState::new(vault), max_body);
+        let app = parcel_server::router(parcel_server::AppState::new(vault.clone()), max_body);
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         retention.abort();
+        // In-flight requests are done: seal the log with a final checkpoint.
+        if let Some(log) = vault.log() {
+            log.close();
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
