@@ -6,6 +6,7 @@
 //! peers, the accuracy report, and regeneration of shipped data.
 
 mod bench;
+mod bench_log;
 mod bench_vault;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ enum Task {
     /// Vault import, HTTP and blind-index speed against plaintext SQLite and
     /// pgcrypto; prints a Markdown table for docs/benchmarks.md.
     BenchVault(bench_vault::Args),
+    /// Transparency-log appends (group commit vs one commit per entry),
+    /// checkpoint latency and full verification; prints a Markdown table.
+    BenchLog(bench_log::Args),
     /// Per-type precision/recall/F1 of the detector on a synthetic corpus.
     Accuracy {
         /// Documents to generate.
@@ -67,6 +71,7 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::BenchScan(args) => bench::run(&args),
         Task::BenchVault(args) => bench_vault::run(&args),
+        Task::BenchLog(args) => bench_log::run(&args),
         Task::Accuracy { docs, seed, errors } => accuracy(docs, seed, errors),
         Task::Divisions { dist } => divisions(&dist),
         Task::DemoData => demo_data(),

@@ -42,13 +42,15 @@ fn text(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-fn log_of(state: &AppState) -> Result<Arc<Log>, Response> {
-    state.vault.log().cloned().ok_or_else(|| {
-        text(
-            StatusCode::NOT_FOUND,
-            "this server has no transparency log\n".to_owned(),
-        )
-    })
+fn log_of(state: &AppState) -> Option<Arc<Log>> {
+    state.vault.log().cloned()
+}
+
+fn no_log() -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        "this server has no transparency log\n".to_owned(),
+    )
 }
 
 /// Routes of the log's public read paths, to merge into the API router.
@@ -61,15 +63,14 @@ pub(crate) fn routes() -> Router<AppState> {
 
 async fn vkey(State(state): State<AppState>) -> Response {
     match log_of(&state) {
-        Ok(log) => text(StatusCode::OK, format!("{}\n", log.vkey())),
-        Err(r) => r,
+        Some(log) => text(StatusCode::OK, format!("{}\n", log.vkey())),
+        None => no_log(),
     }
 }
 
 async fn checkpoint(State(state): State<AppState>) -> Response {
-    let log = match log_of(&state) {
-        Ok(l) => l,
-        Err(r) => return r,
+    let Some(log) = log_of(&state) else {
+        return no_log();
     };
     match tokio::task::spawn_blocking(move || log.checkpoint()).await {
         Ok(Ok(cp)) => (
@@ -90,9 +91,8 @@ async fn checkpoint(State(state): State<AppState>) -> Response {
 }
 
 async fn tile(State(state): State<AppState>, UrlPath(rest): UrlPath<String>) -> Response {
-    let log = match log_of(&state) {
-        Ok(l) => l,
-        Err(r) => return r,
+    let Some(log) = log_of(&state) else {
+        return no_log();
     };
     let path = match TilePath::parse(&format!("tile/{rest}")) {
         Ok(p) => p,

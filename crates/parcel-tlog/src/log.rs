@@ -443,10 +443,10 @@ fn publish(shared: &Shared) -> Result<Vec<u8>, LogError> {
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     let (size, root) = shared.storage.tree()?;
-    if let Some((latest, signed)) = shared.storage.checkpoint()? {
-        if latest >= size {
-            return Ok(signed);
-        }
+    if let Some((latest, signed)) = shared.storage.checkpoint()?
+        && latest >= size
+    {
+        return Ok(signed);
     }
     let mut signed = shared.key.sign_checkpoint(size, &root)?;
     if let Some(cosigner) = &shared.cosigner {

@@ -8,6 +8,7 @@
 //! level in memory, so appending a leaf costs two hashes on average and no
 //! read, and it reports which tiles changed so the storage writes them.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
 use tlog_tiles::{Hash, HashReader, Tile};
@@ -19,6 +20,11 @@ pub const TILE_HEIGHT: u8 = 8;
 /// Hashes (or entries) in a full tile (or bundle).
 pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
 const HASH_LEN: usize = 32;
+
+/// The RFC 6962 leaf hash of an entry: SHA-256(0x00 ‖ entry).
+pub fn leaf_hash(entry: &[u8]) -> Hash {
+    tlog_tiles::record_hash(entry)
+}
 
 /// The root of the empty tree (SHA-256 of nothing, RFC 6962 §2.1).
 pub fn empty_root() -> Hash {
@@ -226,13 +232,13 @@ impl HashReader for Reader<'_> {
             let data = match self.mem.get(&key) {
                 Some(d) => d,
                 None => {
-                    if !loaded.contains_key(&key) {
+                    if let Entry::Vacant(slot) = loaded.entry(key) {
                         let d = self
                             .source
                             .tile(key.0, key.1)
                             .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))?
                             .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
-                        loaded.insert(key, d);
+                        slot.insert(d);
                     }
                     &loaded[&key]
                 }
@@ -306,18 +312,14 @@ impl TreeBuilder {
             }
             let key = (level / TILE_HEIGHT, k >> TILE_HEIGHT);
             let pos = (k % TILE_WIDTH) as usize;
-            if !self.tiles.contains_key(&key) {
-                let existing = if pos == 0 {
+            let data = match self.tiles.entry(key) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert(if pos == 0 {
                     Vec::new()
                 } else {
                     source.tile(key.0, key.1)?.unwrap_or_default()
-                };
-                self.tiles.insert(key, existing);
-            }
-            let data = self
-                .tiles
-                .get_mut(&key)
-                .ok_or_else(|| LogError::Corrupt("tile vanished".to_owned()))?;
+                }),
+            };
             // A stored tile may be wider than our size if a writer crashed
             // between writing tiles and the tree state; never the case when
             // both commit in one transaction, but cut it back to be safe.
@@ -719,5 +721,38 @@ mod tests {
         assert_eq!(d, entries.iter().map(Vec::as_slice).collect::<Vec<_>>());
         assert!(decode_bundle(&b[..b.len() - 1]).is_err());
         assert!(decode_bundle(&b[..4]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hash(b: u8) -> Hash {
+        Hash([b; 32])
+    }
+
+    proptest! {
+        /// Untrusted proofs and sizes never panic: they verify or fail.
+        #[test]
+        fn proof_checks_never_panic(
+            size in 0u64..5000, index in 0u64..6000, old in 0u64..6000,
+            proof in proptest::collection::vec(any::<u8>(), 0..70),
+        ) {
+            let proof: Vec<Hash> = proof.into_iter().map(hash).collect();
+            let _ = check_inclusion(&proof, size, hash(1), index, hash(2));
+            let _ = check_consistency(&proof, old, hash(1), size, hash(2));
+        }
+
+        /// Tile paths round-trip, and parsing arbitrary text never panics.
+        #[test]
+        fn paths_round_trip(level in 0u8..64, index: u64, width in proptest::option::of(1u16..256), text in ".{0,60}") {
+            let p = TilePath::Hash { level, index, width };
+            prop_assert_eq!(TilePath::parse(&p.format()).unwrap(), p);
+            let e = TilePath::Entries { index, width };
+            prop_assert_eq!(TilePath::parse(&e.format()).unwrap(), e);
+            let _ = TilePath::parse(&text);
+        }
     }
 }

@@ -84,13 +84,13 @@ pub fn verify_log(
     let signed = fetch(src, "checkpoint")?;
     let checkpoint = policy.verify(&signed)?;
     let size = checkpoint.size;
-    if let Some(old) = saved {
-        if old.size > size {
-            return Err(LogError::Proof(format!(
-                "rollback: the saved checkpoint has {} entries, the log now shows {size}",
-                old.size
-            )));
-        }
+    if let Some(old) = saved
+        && old.size > size
+    {
+        return Err(LogError::Proof(format!(
+            "rollback: the saved checkpoint has {} entries, the log now shows {size}",
+            old.size
+        )));
     }
     let mut builder = TreeBuilder::new(0);
     let mut tiles_checked = bundles_count(size);
@@ -137,13 +137,14 @@ pub fn verify_log(
                 )));
             }
             builder.append(leaf, &NoTiles)?;
-            if let Some(old) = saved {
-                if builder.size() == old.size && builder.root(&NoTiles)? != old.root {
-                    return Err(LogError::Proof(format!(
-                        "fork: the first {} entries no longer hash to the saved checkpoint's root",
-                        old.size
-                    )));
-                }
+            if let Some(old) = saved
+                && builder.size() == old.size
+                && builder.root(&NoTiles)? != old.root
+            {
+                return Err(LogError::Proof(format!(
+                    "fork: the first {} entries no longer hash to the saved checkpoint's root",
+                    old.size
+                )));
             }
         }
         for (level, index, data) in builder.take_dirty() {
