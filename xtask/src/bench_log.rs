@@ -70,8 +70,8 @@ fn event(i: u64) -> Event {
     e.policies = vec!["courier-recipient-contact".to_owned()];
     e.policy_version = Some("1".to_owned());
     e.device = Some(format!("PDA-{:05}", i % 9000));
-    e.subject = Some(format!(
-        "{:032x}",
+    e.detail_sha256 = Some(format!(
+        "{:064x}",
         u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     ));
     e

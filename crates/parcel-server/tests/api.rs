@@ -21,6 +21,7 @@ use tower::ServiceExt as _;
 
 struct Api {
     app: axum::Router,
+    log_vkey: String,
     keys: std::collections::HashMap<&'static str, String>,
     _dir: tempfile::TempDir,
 }
@@ -31,6 +32,21 @@ fn setup() -> Api {
     let store: Arc<dyn Store> =
         Arc::new(parcel_store::SqliteStore::open(&dir.path().join("db")).unwrap());
     let keys = Arc::new(parcel_keys::LocalKeyFile::open(dir.path()).unwrap());
+    let log_key = parcel_tlog::NoteKey::from_seed(
+        "acme.example/log",
+        parcel_tlog::KeyKind::Log,
+        parcel_keys::KeyProvider::derive(keys.as_ref(), "test-log")
+            .unwrap()
+            .expose(),
+    )
+    .unwrap();
+    let log_vkey = log_key.vkey();
+    let log = parcel_tlog::Log::open(
+        Arc::new(parcel_store::SqliteLog::open(&dir.path().join("log.db")).unwrap()),
+        log_key,
+        parcel_tlog::LogOptions::default(),
+    )
+    .unwrap();
     let vault = Vault::new(
         store.clone(),
         keys,
@@ -39,7 +55,8 @@ fn setup() -> Api {
             retention_secs: 86_400,
         },
     )
-    .unwrap();
+    .unwrap()
+    .with_log(Arc::new(log));
     store.put_tenant("acme", "Acme Express", 0).unwrap();
     let mut api_keys = std::collections::HashMap::new();
     for (id, role, status) in [
@@ -65,6 +82,7 @@ fn setup() -> Api {
     }
     Api {
         app: router(AppState::new(Arc::new(vault)), 1 << 20),
+        log_vkey,
         keys: api_keys,
         _dir: dir,
     }
@@ -310,4 +328,75 @@ async fn shipments_end_to_end() {
         .await;
     assert_eq!(body["shipment"]["recipient"]["erased"], true);
     assert_eq!(body["shipment"]["recipient"]["phone"], "139******21");
+}
+
+#[tokio::test]
+async fn audited_actions_land_in_the_log_without_personal_data() {
+    let api = setup();
+    let (s, _, _) = api
+        .call(
+            Some("S1"),
+            "POST",
+            "/v1/shipments",
+            Some(shipment("SF1000000000001", "13987654321")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _, _) = api
+        .call(Some("C1"), "GET", "/v1/shipments?phone=13987654321", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body, _) = api
+        .call(Some("A1"), "DELETE", "/v1/persons?phone=13987654321", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // The earlier search's link to the person went with the erasure.
+    assert_eq!(body["erased"]["log_details"], 1);
+
+    // Public C2SP paths: no API key needed.
+    let (s, _, vkey) = api.call(None, "GET", "/log/vkey", None).await;
+    assert_eq!((s, vkey.trim()), (StatusCode::OK, api.log_vkey.as_str()));
+    let (s, _, checkpoint) = api.call(None, "GET", "/log/checkpoint", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(checkpoint.starts_with("acme.example/log\n"), "{checkpoint}");
+    let (s, _, bundle) = api
+        .call(None, "GET", "/log/tile/entries/000.p/2", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = api
+        .call(None, "GET", "/log/tile/entries/000.p/3", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = api.call(None, "GET", "/log/tile/0/1", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    for secret in SECRETS {
+        assert!(
+            !bundle.contains(secret),
+            "a log entry holds a personal value"
+        );
+    }
+    assert!(bundle.contains("\"action\":\"search\"") && bundle.contains("erase_person"));
+    assert!(
+        !bundle.contains("subject"),
+        "entries must not link to a customer"
+    );
+
+    // Receipts: any authenticated principal, verified offline.
+    let (s, _, _) = api.call(None, "GET", "/v1/log/receipt/1", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, body, _) = api.call(Some("E1"), "GET", "/v1/log/receipt/1", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let receipt: parcel_tlog::Receipt = serde_json::from_value(body).unwrap();
+    let policy =
+        parcel_tlog::TrustPolicy::log_only(parcel_tlog::VKey::parse(&api.log_vkey).unwrap());
+    let checked = receipt.verify(&policy).unwrap();
+    assert_eq!(checked.event.action, "erase_person");
+    assert_eq!(checked.event.actor, "A1");
+    let (s, body, _) = api.call(Some("E1"), "GET", "/v1/log/receipt/9", None).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (s, _, _) = api.call(Some("E1"), "GET", "/v1/log/receipt/x", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS tlog_state (id INTEGER PRIMARY KEY CHECK (id = 1), si
 CREATE TABLE IF NOT EXISTS tlog_entries (idx BIGINT PRIMARY KEY, data BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS tlog_tiles (level INTEGER NOT NULL, idx BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (level, idx));
 CREATE TABLE IF NOT EXISTS tlog_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL, note BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS tlog_details (idx BIGINT PRIMARY KEY, tenant TEXT NOT NULL, subject TEXT, expires_at BIGINT NOT NULL, data BYTEA NOT NULL);
+CREATE INDEX IF NOT EXISTS tlog_details_subject ON tlog_details (tenant, subject);
+CREATE INDEX IF NOT EXISTS tlog_details_expiry ON tlog_details (expires_at);
 ";
 
 /// Advisory lock key of the log's sequencer ("tlog" in ASCII).
@@ -175,6 +178,23 @@ impl LogStorage for SqliteLog {
                 up.execute(rusqlite::params![level, idx(*index)?, data])
                     .map_err(lite)?;
             }
+            let mut det = tx
+                .prepare_cached(
+                    "INSERT INTO tlog_details (idx, tenant, subject, expires_at, data) VALUES (?, ?, ?, ?, ?)",
+                )
+                .map_err(lite)?;
+            for (i, d) in seq.details.iter().enumerate() {
+                if let Some(d) = d {
+                    det.execute(rusqlite::params![
+                        idx(seq.first + i as u64)?,
+                        d.tenant,
+                        d.subject,
+                        d.expires_at,
+                        d.salted
+                    ])
+                    .map_err(lite)?;
+                }
+            }
         }
         tx.execute(
             "INSERT INTO tlog_state (id, size, root) VALUES (1, ?, ?) \
@@ -241,6 +261,36 @@ impl LogStorage for SqliteLog {
         )
         .map_err(lite)?;
         Ok(())
+    }
+
+    fn detail(&self, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+        let conn = self.reader()?;
+        conn.query_row(
+            "SELECT data FROM tlog_details WHERE idx = ?",
+            [idx(index)?],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(lite)
+    }
+
+    fn expire_details(&self, now: i64) -> Result<u64, LogError> {
+        self.delete_details("DELETE FROM tlog_details WHERE expires_at < ?", &[&now])
+    }
+
+    fn erase_details(&self, tenant: &str, subject: &str) -> Result<u64, LogError> {
+        self.delete_details(
+            "DELETE FROM tlog_details WHERE tenant = ? AND subject = ?",
+            &[&tenant, &subject],
+        )
+    }
+}
+
+impl SqliteLog {
+    fn delete_details(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<u64, LogError> {
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = conn.execute(sql, params).map_err(lite)?;
+        Ok(n as u64)
     }
 }
 
@@ -392,6 +442,26 @@ impl LogStorage for PgLog {
             &[&levels, &tile_idx, &data],
         )
         .map_err(pg)?;
+        let with_detail: Vec<(i64, &parcel_tlog::log::StoredDetail)> = seq
+            .details
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.as_ref().map(|d| (first + i as i64, d)))
+            .collect();
+        if !with_detail.is_empty() {
+            let d_idx: Vec<i64> = with_detail.iter().map(|d| d.0).collect();
+            let d_tenant: Vec<&str> = with_detail.iter().map(|d| d.1.tenant.as_str()).collect();
+            let d_subject: Vec<Option<&str>> =
+                with_detail.iter().map(|d| d.1.subject.as_deref()).collect();
+            let d_exp: Vec<i64> = with_detail.iter().map(|d| d.1.expires_at).collect();
+            let d_data: Vec<&[u8]> = with_detail.iter().map(|d| d.1.salted.as_slice()).collect();
+            tx.execute(
+                "INSERT INTO tlog_details (idx, tenant, subject, expires_at, data) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])",
+                &[&d_idx, &d_tenant, &d_subject, &d_exp, &d_data],
+            )
+            .map_err(pg)?;
+        }
         tx.execute(
             "INSERT INTO tlog_state (id, size, root) VALUES (1, $1, $2) \
              ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root",
@@ -460,5 +530,31 @@ impl LogStorage for PgLog {
             )
             .map_err(pg)?;
         Ok(())
+    }
+
+    fn detail(&self, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT data FROM tlog_details WHERE idx = $1",
+                &[&idx(index)?],
+            )
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn expire_details(&self, now: i64) -> Result<u64, LogError> {
+        self.conn()?
+            .execute("DELETE FROM tlog_details WHERE expires_at < $1", &[&now])
+            .map_err(pg)
+    }
+
+    fn erase_details(&self, tenant: &str, subject: &str) -> Result<u64, LogError> {
+        self.conn()?
+            .execute(
+                "DELETE FROM tlog_details WHERE tenant = $1 AND subject = $2",
+                &[&tenant, &subject],
+            )
+            .map_err(pg)
     }
 }

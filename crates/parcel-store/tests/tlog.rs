@@ -355,3 +355,55 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
         "the child appended too little to test anything"
     );
 }
+
+#[test]
+fn expiring_details_go_without_touching_the_tree() {
+    use parcel_tlog::log::ExpiringDetail;
+    for b in backends() {
+        let log = Log::open((b.open)(), key(), fast()).unwrap();
+        for i in 0..300u64 {
+            let detail = ExpiringDetail {
+                tenant: "sf".to_owned(),
+                subject: Some(format!("subject-{}", i % 3)),
+                expires_at: i as i64,
+                data: format!("{{\"subject\":\"subject-{}\"}}", i % 3).into_bytes(),
+            };
+            assert_eq!(log.append_with_detail(&event(i), detail).unwrap(), i);
+        }
+        log.append(&event(300)).unwrap();
+        log.publish().unwrap();
+        let before = verify_log(&Served(&log), &policy(), None, &mut |_, _| {}).unwrap();
+        // The entry commits to its detail; the detail reads back checked.
+        let entry = log
+            .read(&TilePath::Entries {
+                index: 0,
+                width: None,
+            })
+            .unwrap();
+        let first = parcel_tlog::tree::decode_bundle(&entry).unwrap()[4].to_vec();
+        assert!(Event::decode(&first).unwrap().detail_sha256.is_some());
+        assert_eq!(
+            log.detail(4).unwrap().unwrap(),
+            b"{\"subject\":\"subject-1\"}"
+        );
+        assert_eq!(log.detail(300).unwrap(), None);
+        // Erasure of one person, then retention of everything before t=150.
+        assert_eq!(
+            log.erase_details("sf", "subject-1").unwrap(),
+            100,
+            "{}",
+            b.name
+        );
+        assert_eq!(log.detail(4).unwrap(), None);
+        assert!(log.detail(3).unwrap().is_some());
+        assert_eq!(log.erase_details("other-tenant", "subject-0").unwrap(), 0);
+        assert_eq!(log.expire_details(150).unwrap(), 100, "{}", b.name);
+        assert_eq!(log.detail(3).unwrap(), None);
+        assert!(log.detail(150).unwrap().is_some());
+        // The tree and its checkpoint are untouched.
+        let after = verify_log(&Served(&log), &policy(), None, &mut |_, _| {}).unwrap();
+        assert_eq!(after.checkpoint, before.checkpoint);
+        drop(log);
+        (b.cleanup)();
+    }
+}

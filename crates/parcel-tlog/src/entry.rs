@@ -5,12 +5,13 @@
 //! bytes [`Event::encode`] would write, so one event has exactly one
 //! encoding and an auditor can re-derive every leaf hash from the event.
 //!
-//! Entries hold no personal data: customers appear only as keyed hashes
-//! (`subject`), employees by their principal id. Detail that must expire
-//! with retention (a ticket's free text, a device location) is not in the
-//! entry at all; it lives outside the tree, bound to the entry by the
+//! Entries hold no personal data: employees appear by their principal id,
+//! customers not at all. What links an entry to a customer (their keyed
+//! hash) and other detail that must expire with retention or go with an
+//! erasure is not in the entry; it lives outside the tree
+//! ([`crate::log::ExpiringDetail`]), bound to the entry by the salted
 //! SHA-256 commitment in `detail_sha256`, so deleting it never changes a
-//! leaf.
+//! leaf and the commitment alone reveals nothing.
 
 use std::collections::BTreeMap;
 
@@ -70,9 +71,6 @@ pub struct Event {
     /// Device id of the caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
-    /// The customer concerned, as a keyed hash (hex), never the value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
     /// Non-personal figures and identifiers (result counts, key versions).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub detail: BTreeMap<String, serde_json::Value>,
@@ -101,7 +99,6 @@ impl Event {
             policies: Vec::new(),
             policy_version: None,
             device: None,
-            subject: None,
             detail: BTreeMap::new(),
             detail_sha256: None,
         }
@@ -206,7 +203,7 @@ mod tests {
         e.decision = Some("allow".into());
         e.policies = vec!["courier-recipient-contact".into()];
         e.policy_version = Some("3".into());
-        e.subject = Some("ab".repeat(16));
+        e.detail_sha256 = Some("ab".repeat(32));
         e
     }
 

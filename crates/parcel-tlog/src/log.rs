@@ -37,12 +37,54 @@ pub struct Sequenced {
     pub first: u64,
     /// The entries, in index order.
     pub entries: Vec<Vec<u8>>,
+    /// Expiring detail kept beside each entry (outside the tree), if any.
+    pub details: Vec<Option<StoredDetail>>,
     /// Changed hash tiles `(level, index, data)`.
     pub tiles: Vec<(u8, u64, Vec<u8>)>,
     /// Tree size after the batch.
     pub size: u64,
     /// Root after the batch.
     pub root: Hash,
+}
+
+/// Detail of an entry that must expire (a customer's keyed hash, a ticket
+/// number): stored beside the log, never in the tree. The entry carries
+/// only `detail_sha256`, a salted commitment, so deleting the detail leaves
+/// every leaf and tile intact and the commitment reveals nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringDetail {
+    /// Tenant, for erasure.
+    pub tenant: String,
+    /// The customer's keyed hash, for erasure by person.
+    pub subject: Option<String>,
+    /// Unix time after which retention deletes it.
+    pub expires_at: i64,
+    /// The detail (canonical JSON).
+    pub data: Vec<u8>,
+}
+
+/// An [`ExpiringDetail`] as stored: `salted` is the 16-byte salt followed
+/// by the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDetail {
+    /// Tenant.
+    pub tenant: String,
+    /// The customer's keyed hash.
+    pub subject: Option<String>,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+    /// Salt ‖ data.
+    pub salted: Vec<u8>,
+}
+
+const SALT_LEN: usize = 16;
+
+fn commitment(salted: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(salted)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Where the log lives: the embedded SQLite file or PostgreSQL.
@@ -74,6 +116,15 @@ pub trait LogStorage: Send + Sync + std::fmt::Debug {
     /// Stores a signed checkpoint of `size`, unless a larger one is stored
     /// (a same-size one replaces it: it carries more cosignatures).
     fn put_checkpoint(&self, size: u64, signed: &[u8]) -> Result<(), LogError>;
+
+    /// The stored detail (salt ‖ data) of entry `index`, if any is left.
+    fn detail(&self, index: u64) -> Result<Option<Vec<u8>>, LogError>;
+
+    /// Deletes details that expired before `now`; returns how many.
+    fn expire_details(&self, now: i64) -> Result<u64, LogError>;
+
+    /// Deletes every detail of one customer of a tenant; returns how many.
+    fn erase_details(&self, tenant: &str, subject: &str) -> Result<u64, LogError>;
 }
 
 /// Reads tiles straight from storage.
@@ -124,6 +175,7 @@ impl Default for LogOptions {
 
 struct Request {
     entry: Vec<u8>,
+    detail: Option<StoredDetail>,
     reply: Sender<Result<u64, LogError>>,
 }
 
@@ -218,6 +270,62 @@ impl Log {
 
     /// Appends an encoded entry; returns its index once durable.
     pub fn append_bytes(&self, entry: Vec<u8>) -> Result<u64, LogError> {
+        self.submit(entry, None)
+    }
+
+    /// Appends an event whose expiring detail is kept beside the log: the
+    /// entry gets the detail's salted commitment (`detail_sha256`), and
+    /// both are written in the same transaction.
+    pub fn append_with_detail(
+        &self,
+        event: &Event,
+        detail: ExpiringDetail,
+    ) -> Result<u64, LogError> {
+        let mut salted = vec![0u8; SALT_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salted);
+        salted.extend_from_slice(&detail.data);
+        let mut event = event.clone();
+        event.detail_sha256 = Some(commitment(&salted));
+        let stored = StoredDetail {
+            tenant: detail.tenant,
+            subject: detail.subject,
+            expires_at: detail.expires_at,
+            salted,
+        };
+        self.submit(event.encode()?, Some(stored))
+    }
+
+    /// The expiring detail of entry `index`, checked against the entry's
+    /// commitment; `None` once retention or erasure deleted it.
+    pub fn detail(&self, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+        let storage = &self.shared.storage;
+        let Some(salted) = storage.detail(index)? else {
+            return Ok(None);
+        };
+        let entry = storage
+            .entries(index, index + 1)?
+            .pop()
+            .ok_or_else(|| LogError::NotFound(format!("entry {index}")))?;
+        let event = Event::decode(&entry)?;
+        if salted.len() < SALT_LEN || event.detail_sha256.as_deref() != Some(&commitment(&salted)) {
+            return Err(LogError::Corrupt(format!(
+                "entry {index}: stored detail does not match the entry's commitment"
+            )));
+        }
+        Ok(Some(salted[SALT_LEN..].to_vec()))
+    }
+
+    /// Deletes expiring details past their expiry (retention).
+    pub fn expire_details(&self, now: i64) -> Result<u64, LogError> {
+        self.shared.storage.expire_details(now)
+    }
+
+    /// Deletes one customer's expiring details (erasure, PIPL Art. 47).
+    pub fn erase_details(&self, tenant: &str, subject: &str) -> Result<u64, LogError> {
+        self.shared.storage.erase_details(tenant, subject)
+    }
+
+    fn submit(&self, entry: Vec<u8>, detail: Option<StoredDetail>) -> Result<u64, LogError> {
         if entry.len() > crate::entry::MAX_ENTRY_BYTES {
             return Err(LogError::Entry(format!(
                 "entry of {} bytes does not fit a bundle",
@@ -230,8 +338,12 @@ impl Log {
             let tx = guard
                 .as_ref()
                 .ok_or_else(|| LogError::Closed("the log is closed".to_owned()))?;
-            tx.send(Request { entry, reply })
-                .map_err(|_| LogError::Closed("the writer stopped".to_owned()))?;
+            tx.send(Request {
+                entry,
+                detail,
+                reply,
+            })
+            .map_err(|_| LogError::Closed("the writer stopped".to_owned()))?;
         }
         answer
             .recv()
@@ -357,12 +469,15 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Request>, max_batch: usize) {
     while let Ok(first) = rx.recv() {
         let mut replies = Vec::with_capacity(64);
         let mut entries = Vec::with_capacity(64);
+        let mut details = Vec::with_capacity(64);
         entries.push(first.entry);
+        details.push(first.detail);
         replies.push(first.reply);
         while entries.len() < max_batch {
             match rx.try_recv() {
                 Ok(r) => {
                     entries.push(r.entry);
+                    details.push(r.detail);
                     replies.push(r.reply);
                 }
                 Err(_) => break,
@@ -384,6 +499,7 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Request>, max_batch: usize) {
             Ok(Sequenced {
                 first,
                 entries: std::mem::take(&mut entries),
+                details: std::mem::take(&mut details),
                 tiles: b.take_dirty(),
                 size: b.size(),
                 root,

@@ -60,6 +60,8 @@ pub struct ErasureReport {
     pub shipments: usize,
     /// Party records erased.
     pub parties: usize,
+    /// Transparency-log details (keyed hashes of this person) deleted.
+    pub log_details: u64,
 }
 
 /// What a retention run did.
@@ -69,6 +71,8 @@ pub struct RetentionReport {
     pub purged: usize,
     /// Data keys destroyed (`tenant/period`).
     pub keys_destroyed: Vec<String>,
+    /// Expired transparency-log details deleted.
+    pub log_details: u64,
 }
 
 /// What a rotation did.
@@ -152,15 +156,29 @@ impl Vault {
         };
         let mut event =
             parcel_tlog::Event::new(e.at.saturating_mul(1000), &e.tenant, &e.actor, &e.action);
+        let mut subject = None;
         if let Ok(serde_json::Value::Object(detail)) = serde_json::from_str(&e.detail) {
             for (k, v) in detail {
                 match (k.as_str(), v) {
-                    ("subject", serde_json::Value::String(s)) => event.subject = Some(s),
+                    ("subject", serde_json::Value::String(s)) => subject = Some(s),
                     (_, v) => event = event.with_detail(&k, v),
                 }
             }
         }
-        Ok(Some(log.append(&event)?))
+        // The customer's keyed hash expires with retention and goes with an
+        // erasure, so it stays outside the tree (the entry commits to it).
+        let Some(subject) = subject else {
+            return Ok(Some(log.append(&event)?));
+        };
+        let detail = parcel_tlog::log::ExpiringDetail {
+            tenant: e.tenant.clone(),
+            data: serde_json::json!({ "subject": subject })
+                .to_string()
+                .into_bytes(),
+            subject: Some(subject),
+            expires_at: e.at.saturating_add(self.options.retention_secs),
+        };
+        Ok(Some(log.append_with_detail(&event, detail)?))
     }
 
     /// The store.
@@ -588,6 +606,11 @@ impl Vault {
             .map(|(w, _)| w)
             .collect::<std::collections::HashSet<_>>()
             .len();
+        if let Some(log) = &self.log {
+            // Earlier log entries about this person lose their link to them;
+            // the erasure's own record keeps it until retention.
+            report.log_details = log.erase_details(tenant, &hex(&hash))?;
+        }
         self.audit(AuditEvent {
             at: now,
             tenant: tenant.to_owned(),
@@ -619,6 +642,9 @@ impl Vault {
                 *by_tenant.entry(tenant).or_default() += 1;
                 report.purged += 1;
             }
+        }
+        if let Some(log) = &self.log {
+            report.log_details = log.expire_details(now)?;
         }
         let current = period_of(now);
         for (tenant, period) in self.store.shreddable_periods(&current)? {
