@@ -384,9 +384,8 @@ fn publish(dir: &Path, n: u64) -> Result<u64> {
         for e in &entries {
             builder.append(parcel_tlog::tree::leaf_hash(e), &NoTiles)?;
         }
-        let width = (count < TILE_WIDTH).then_some(count as u16);
         write(
-            TilePath::Entries { index: b, width },
+            TilePath::bundle(b, count),
             &encode_bundle(&entries)?,
             &mut bytes,
         )?;
@@ -397,11 +396,7 @@ fn publish(dir: &Path, n: u64) -> Result<u64> {
             } else {
                 partial.remove(&(level, index));
                 write(
-                    TilePath::Hash {
-                        level,
-                        index,
-                        width: None,
-                    },
+                    TilePath::hashes(level, index, TILE_WIDTH),
                     &data,
                     &mut bytes,
                 )?;
@@ -409,16 +404,8 @@ fn publish(dir: &Path, n: u64) -> Result<u64> {
         }
     }
     for ((level, index), data) in partial {
-        let width = Some((data.len() / 32) as u16);
-        write(
-            TilePath::Hash {
-                level,
-                index,
-                width,
-            },
-            &data,
-            &mut bytes,
-        )?;
+        let count = data.len() as u64 / 32;
+        write(TilePath::hashes(level, index, count), &data, &mut bytes)?;
     }
     let signed = key().sign_checkpoint(n, &builder.root(&NoTiles)?)?;
     std::fs::write(dir.join("checkpoint"), signed)?;

@@ -85,7 +85,7 @@ impl Action {
             Action::Search => matches!(role, "admin" | "customer_service"),
             Action::Erase => role == "admin",
             // Entries hold no personal data; every principal may check the
-            // receipt of what it did (and auditors of anything).
+            // receipts of its own tenant (the handler scopes them).
             Action::Receipt => true,
         }
     }
@@ -110,7 +110,7 @@ async fn receipt(
     headers: HeaderMap,
     Path(index): Path<String>,
 ) -> Result<Response, ApiError> {
-    principal(&state, &headers, Action::Receipt).await?;
+    let p = principal(&state, &headers, Action::Receipt).await?;
     let index: u64 = index.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -127,13 +127,29 @@ async fn receipt(
             None,
         ));
     };
+    let not_found = move || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("entry {index} does not exist"),
+            Some("index"),
+        )
+    };
     let r = blocking(move || {
-        log.receipt(index).map_err(|e| match e {
-            parcel_tlog::LogError::NotFound(m) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", &m, Some("index"))
-            }
+        let r = log.receipt(index).map_err(|e| match e {
+            parcel_tlog::LogError::NotFound(_) => not_found(),
             other => ApiError::from(VaultError::Log(other)),
-        })
+        })?;
+        // Another tenant's entries (and system-wide ones) are only for
+        // admins and auditors; to everyone else they do not exist.
+        let tenant = r
+            .event()
+            .map(|e| e.tenant)
+            .map_err(|e| ApiError::from(VaultError::Log(e)))?;
+        if tenant != p.tenant && !matches!(p.role.as_str(), "admin" | "security_auditor") {
+            return Err(not_found());
+        }
+        Ok(r)
     })
     .await?;
     Ok(Json(r).into_response())

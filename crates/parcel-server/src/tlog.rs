@@ -22,8 +22,6 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use parcel_tlog::log::Cosigner;
 use parcel_tlog::note::{TrustPolicy, VKey, add_signature_lines};
 use parcel_tlog::tree::TilePath;
@@ -170,9 +168,8 @@ impl WitnessService {
         let latest = match state.get(&origin) {
             Some((size, root)) => Some(WitnessedTree {
                 size: *size,
-                root: Hash::parse_hash(root).map_err(|_| {
-                    WitnessError::BadRequest("the witness's own state is corrupt".to_owned())
-                })?,
+                root: Hash::parse_hash(root)
+                    .map_err(|_| WitnessError::Internal("its state file is corrupt".to_owned()))?,
             }),
             None => None,
         };
@@ -184,7 +181,7 @@ impl WitnessService {
         );
         persist(&self.state_path, &next).map_err(|e| {
             tracing::error!(error = %e, "witness state not saved; refusing to cosign");
-            WitnessError::BadRequest("the witness cannot save its state".to_owned())
+            WitnessError::Internal("it cannot save its state".to_owned())
         })?;
         *state = next;
         tracing::info!(size = cosigned.tree.size, "cosigned a checkpoint");
@@ -232,7 +229,7 @@ async fn add_checkpoint(State(svc): State<Arc<WitnessService>>, body: Bytes) -> 
         )
             .into_response(),
         Ok(Err(e)) => text(
-            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             format!("{e}\n"),
         ),
         Err(_) => text(
@@ -244,7 +241,7 @@ async fn add_checkpoint(State(svc): State<Arc<WitnessService>>, body: Bytes) -> 
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(5)))
         .http_status_as_error(false)
         .build()
         .into()
@@ -305,7 +302,7 @@ impl HttpCosigner {
         w: &WitnessEndpoint,
         signed: &[u8],
         size: u64,
-        proof_from: &dyn Fn(u64) -> Result<Vec<Hash>, LogError>,
+        proof_from: &(dyn Fn(u64) -> Result<Vec<Hash>, LogError> + Sync),
     ) -> Result<String, String> {
         let mut old = *self
             .known
@@ -343,7 +340,7 @@ impl HttpCosigner {
                 .map_err(|e| e.to_string())?;
             match status {
                 200 => {
-                    // Keep only valid cosignatures by this witness.
+                    // Keep only valid cosignatures by this witness's key.
                     let merged = add_signature_lines(signed, &text).map_err(|e| e.to_string())?;
                     TrustPolicy {
                         log: self.log.clone(),
@@ -356,20 +353,32 @@ impl HttpCosigner {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .insert(w.url.clone(), size);
-                    let name = format!("— {} ", w.vkey.name());
                     return Ok(text
                         .lines()
-                        .filter(|l| l.starts_with(&name))
+                        .filter(|l| {
+                            signed_note::Signature::from_bytes(l.as_bytes()).is_ok_and(|sig| {
+                                sig.name() == w.vkey.name() && sig.id() == w.vkey.key_id()
+                            })
+                        })
                         .map(|l| format!("{l}\n"))
                         .collect());
                 }
                 409 => {
-                    old = text
+                    let theirs: u64 = text
                         .trim()
                         .parse()
                         .map_err(|_| "409 without a tree size".to_owned())?;
+                    if theirs == old {
+                        return Err(format!(
+                            "the witness holds another root for size {old}: the log may have forked"
+                        ));
+                    }
+                    old = theirs;
                 }
-                s => return Err(format!("HTTP {s}: {}", text.trim())),
+                s => {
+                    let brief: String = text.trim().chars().take(200).collect();
+                    return Err(format!("HTTP {s}: {brief}"));
+                }
             }
         }
         Err("the witness kept reporting a different tree size".to_owned())
@@ -377,20 +386,39 @@ impl HttpCosigner {
 }
 
 impl Cosigner for HttpCosigner {
+    fn witnesses(&self) -> usize {
+        self.witnesses.len()
+    }
+
     fn cosign(
         &self,
         signed: &[u8],
         size: u64,
-        proof_from: &dyn Fn(u64) -> Result<Vec<Hash>, LogError>,
+        proof_from: &(dyn Fn(u64) -> Result<Vec<Hash>, LogError> + Sync),
     ) -> Vec<String> {
-        let mut lines = Vec::new();
-        for w in &self.witnesses {
-            match self.ask(w, signed, size, proof_from) {
-                Ok(l) => lines.push(l),
-                Err(e) => tracing::warn!(witness = %w.vkey.name(), error = %e, "no cosignature"),
-            }
-        }
-        lines
+        // All witnesses at once: the slowest, not the sum, bounds the wait.
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = self
+                .witnesses
+                .iter()
+                .map(|w| {
+                    (
+                        w,
+                        scope.spawn(move || self.ask(w, signed, size, proof_from)),
+                    )
+                })
+                .collect();
+            asks.into_iter()
+                .filter_map(|(w, h)| match h.join() {
+                    Ok(Ok(l)) => Some(l),
+                    Ok(Err(e)) => {
+                        tracing::warn!(witness = %w.vkey.name(), error = %e, "no cosignature");
+                        None
+                    }
+                    Err(_) => None,
+                })
+                .collect()
+        })
     }
 }
 
@@ -431,12 +459,4 @@ impl Published for HttpPublished {
             s => Err(LogError::Storage(format!("{url}: HTTP {s}"))),
         }
     }
-}
-
-/// Decodes a base64 hash (for CLI arguments).
-pub fn parse_hash(s: &str) -> Option<Hash> {
-    B64.decode(s.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .map(Hash)
 }

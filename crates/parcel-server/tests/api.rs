@@ -80,6 +80,21 @@ fn setup() -> Api {
         store.put_api_key(&key.record).unwrap();
         api_keys.insert(id, key.secret);
     }
+    // A courier of another tenant.
+    store.put_tenant("beta", "Beta Logistics", 0).unwrap();
+    store
+        .put_principal(&Principal {
+            tenant: "beta".into(),
+            id: "B1".into(),
+            role: "courier".into(),
+            station: None,
+            status: "active".into(),
+            created_at: 0,
+        })
+        .unwrap();
+    let key = auth::new_api_key("beta", "B1", 0, None);
+    store.put_api_key(&key.record).unwrap();
+    api_keys.insert("B1", key.secret);
     Api {
         app: router(AppState::new(Arc::new(vault)), 1 << 20),
         log_vkey,
@@ -392,6 +407,9 @@ async fn audited_actions_land_in_the_log_without_personal_data() {
     let checked = receipt.verify(&policy).unwrap();
     assert_eq!(checked.event.action, "erase_person");
     assert_eq!(checked.event.actor, "A1");
+    // Another tenant's courier: those entries do not exist for it.
+    let (s, _, _) = api.call(Some("B1"), "GET", "/v1/log/receipt/1", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, body, _) = api.call(Some("E1"), "GET", "/v1/log/receipt/9", None).await;
     assert_eq!(
         (s, body["error"]["code"].as_str()),

@@ -215,7 +215,7 @@ impl LogStorage for SqliteLog {
             .optional()
             .map_err(lite)?;
         match row {
-            None => Ok((0, tlog_tiles_empty())),
+            None => Ok((0, parcel_tlog::tree::empty_root())),
             Some((size, root)) => Ok((size as u64, to_hash(&root, "tlog_state")?)),
         }
     }
@@ -252,7 +252,7 @@ impl LogStorage for SqliteLog {
     }
 
     fn put_checkpoint(&self, size: u64, signed: &[u8]) -> Result<(), LogError> {
-        let conn = self.reader()?;
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         conn.execute(
             "INSERT INTO tlog_checkpoint (id, size, note) VALUES (1, ?1, ?2) \
              ON CONFLICT (id) DO UPDATE SET size = excluded.size, note = excluded.note \
@@ -278,10 +278,10 @@ impl LogStorage for SqliteLog {
         self.delete_details("DELETE FROM tlog_details WHERE expires_at < ?", &[&now])
     }
 
-    fn erase_details(&self, tenant: &str, subject: &str) -> Result<u64, LogError> {
+    fn erase_details(&self, tenant: &str, subject: &str, below: u64) -> Result<u64, LogError> {
         self.delete_details(
-            "DELETE FROM tlog_details WHERE tenant = ? AND subject = ?",
-            &[&tenant, &subject],
+            "DELETE FROM tlog_details WHERE tenant = ? AND subject = ? AND idx < ?",
+            &[&tenant, &subject, &idx(below)?],
         )
     }
 }
@@ -292,10 +292,6 @@ impl SqliteLog {
         let n = conn.execute(sql, params).map_err(lite)?;
         Ok(n as u64)
     }
-}
-
-fn tlog_tiles_empty() -> Hash {
-    parcel_tlog::tree::empty_root()
 }
 
 fn collect_entries(
@@ -404,7 +400,13 @@ impl LogStorage for PgLog {
         step: &mut dyn FnMut(u64, &dyn TileSource) -> Result<Sequenced, LogError>,
     ) -> Result<Sequenced, LogError> {
         let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(pg)?;
+        // READ COMMITTED, whatever the server's default: the size read after
+        // the lock must see the previous holder's commit.
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::ReadCommitted)
+            .start()
+            .map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER_LOCK])
             .map_err(pg)?;
         let size: i64 = tx
@@ -478,7 +480,7 @@ impl LogStorage for PgLog {
             .query_opt("SELECT size, root FROM tlog_state WHERE id = 1", &[])
             .map_err(pg)?;
         match row {
-            None => Ok((0, tlog_tiles_empty())),
+            None => Ok((0, parcel_tlog::tree::empty_root())),
             Some(r) => Ok((
                 r.get::<_, i64>(0) as u64,
                 to_hash(r.get::<_, &[u8]>(1), "tlog_state")?,
@@ -549,11 +551,11 @@ impl LogStorage for PgLog {
             .map_err(pg)
     }
 
-    fn erase_details(&self, tenant: &str, subject: &str) -> Result<u64, LogError> {
+    fn erase_details(&self, tenant: &str, subject: &str, below: u64) -> Result<u64, LogError> {
         self.conn()?
             .execute(
-                "DELETE FROM tlog_details WHERE tenant = $1 AND subject = $2",
-                &[&tenant, &subject],
+                "DELETE FROM tlog_details WHERE tenant = $1 AND subject = $2 AND idx < $3",
+                &[&tenant, &subject, &idx(below)?],
             )
             .map_err(pg)
     }

@@ -170,7 +170,15 @@ fn appends_verify_and_survive_reopening() {
         assert_eq!(log.tree().unwrap().0, 1200);
         let got = append_concurrently(&log, 3, 100, 5000);
         assert_eq!(got, (1200..1500).collect());
-        log.publish().unwrap();
+        // Closing publishes a final checkpoint that covers the last batch.
+        Arc::try_unwrap(log).unwrap().close();
+        assert_eq!(
+            (b.open)().checkpoint().unwrap().unwrap().0,
+            1500,
+            "{}",
+            b.name
+        );
+        let log = Arc::new(Log::open((b.open)(), key(), fast()).unwrap());
         let v = verify_log(&Served(&log), &policy(), Some(saved), &mut |_, _| {}).unwrap();
         assert_eq!(v.entries, 1500);
         // A checkpoint from a longer tree than the log now shows: rollback.
@@ -388,15 +396,26 @@ fn expiring_details_go_without_touching_the_tree() {
         );
         assert_eq!(log.detail(300).unwrap(), None);
         // Erasure of one person, then retention of everything before t=150.
+        // Only entries before the given index lose their link.
         assert_eq!(
-            log.erase_details("sf", "subject-1").unwrap(),
-            100,
+            log.erase_details("sf", "subject-1", 250).unwrap(),
+            83,
+            "{}",
+            b.name
+        );
+        assert!(log.detail(298).unwrap().is_some());
+        assert_eq!(
+            log.erase_details("sf", "subject-1", 301).unwrap(),
+            17,
             "{}",
             b.name
         );
         assert_eq!(log.detail(4).unwrap(), None);
         assert!(log.detail(3).unwrap().is_some());
-        assert_eq!(log.erase_details("other-tenant", "subject-0").unwrap(), 0);
+        assert_eq!(
+            log.erase_details("other-tenant", "subject-0", 301).unwrap(),
+            0
+        );
         assert_eq!(log.expire_details(150).unwrap(), 100, "{}", b.name);
         assert_eq!(log.detail(3).unwrap(), None);
         assert!(log.detail(150).unwrap().is_some());

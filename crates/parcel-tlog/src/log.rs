@@ -92,10 +92,10 @@ pub trait LogStorage: Send + Sync + std::fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
-    /// Takes the single-writer lock, calls `step` with the stored tree size
-    /// and a tile reader inside the transaction, writes what it returns
-    /// (entries, tiles, tree head) and commits durably. Nothing is written
-    /// if `step` or the commit fails.
+    /// Takes the single-writer lock, calls `step` once with the stored tree
+    /// size and a tile reader inside the transaction, writes what it
+    /// returns (entries, details, tiles, tree head) and commits durably.
+    /// Nothing is written if `step` or the commit fails.
     fn sequence(
         &self,
         step: &mut dyn FnMut(u64, &dyn TileSource) -> Result<Sequenced, LogError>,
@@ -123,8 +123,9 @@ pub trait LogStorage: Send + Sync + std::fmt::Debug {
     /// Deletes details that expired before `now`; returns how many.
     fn expire_details(&self, now: i64) -> Result<u64, LogError>;
 
-    /// Deletes every detail of one customer of a tenant; returns how many.
-    fn erase_details(&self, tenant: &str, subject: &str) -> Result<u64, LogError>;
+    /// Deletes every detail of one customer of a tenant in entries before
+    /// index `below`; returns how many.
+    fn erase_details(&self, tenant: &str, subject: &str, below: u64) -> Result<u64, LogError>;
 }
 
 /// Reads tiles straight from storage.
@@ -140,6 +141,10 @@ impl TileSource for StoredTiles<'_> {
 /// Collects witness cosignatures for a new checkpoint (the transport is the
 /// caller's: HTTP in the server).
 pub trait Cosigner: Send + Sync + std::fmt::Debug {
+    /// How many witnesses it asks (a checkpoint with fewer cosignatures is
+    /// offered again later).
+    fn witnesses(&self) -> usize;
+
     /// Returns the signature lines the witnesses gave for `signed` (a
     /// checkpoint of `size`). `proof_from(old)` gives the consistency proof
     /// from a witness's last size. Failures of single witnesses are the
@@ -148,7 +153,7 @@ pub trait Cosigner: Send + Sync + std::fmt::Debug {
         &self,
         signed: &[u8],
         size: u64,
-        proof_from: &dyn Fn(u64) -> Result<Vec<Hash>, LogError>,
+        proof_from: &(dyn Fn(u64) -> Result<Vec<Hash>, LogError> + Sync),
     ) -> Vec<String>;
 }
 
@@ -195,7 +200,8 @@ struct Shared {
 pub struct Log {
     shared: Arc<Shared>,
     tx: Mutex<Option<Sender<Request>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    publisher: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Request {
@@ -244,7 +250,8 @@ impl Log {
         Ok(Self {
             shared,
             tx: Mutex::new(Some(tx)),
-            threads: Mutex::new(vec![writer, publisher]),
+            writer: Mutex::new(Some(writer)),
+            publisher: Mutex::new(Some(publisher)),
         })
     }
 
@@ -320,9 +327,10 @@ impl Log {
         self.shared.storage.expire_details(now)
     }
 
-    /// Deletes one customer's expiring details (erasure, PIPL Art. 47).
-    pub fn erase_details(&self, tenant: &str, subject: &str) -> Result<u64, LogError> {
-        self.shared.storage.erase_details(tenant, subject)
+    /// Deletes one customer's expiring details in entries before `below`
+    /// (erasure, PIPL Art. 47; the erasure's own entry keeps its link).
+    pub fn erase_details(&self, tenant: &str, subject: &str, below: u64) -> Result<u64, LogError> {
+        self.shared.storage.erase_details(tenant, subject, below)
     }
 
     fn submit(&self, entry: Vec<u8>, detail: Option<StoredDetail>) -> Result<u64, LogError> {
@@ -359,14 +367,14 @@ impl Log {
     pub fn checkpoint(&self) -> Result<Vec<u8>, LogError> {
         match self.shared.storage.checkpoint()? {
             Some((_, signed)) => Ok(signed),
-            None => publish(&self.shared),
+            None => publish(&self.shared, false),
         }
     }
 
     /// Signs (and has cosigned) a checkpoint for the stored tree now, unless
     /// the latest checkpoint already covers it. Returns the latest.
     pub fn publish(&self) -> Result<Vec<u8>, LogError> {
-        publish(&self.shared)
+        publish(&self.shared, false)
     }
 
     /// A hash tile or entry bundle by its C2SP path.
@@ -379,6 +387,13 @@ impl Log {
                 width,
             } => {
                 let want = width.map_or(TILE_WIDTH as usize, usize::from) * 32;
+                // No tree has 2^55 tiles on a level; storage keys are i64.
+                if index >= 1 << 55 {
+                    return Err(LogError::NotFound(format!(
+                        "{}: no such tile",
+                        path.format()
+                    )));
+                }
                 let data = storage.tile(level, index)?.unwrap_or_default();
                 if data.len() < want || (width.is_none() && data.len() != want) {
                     return Err(LogError::NotFound(format!(
@@ -390,11 +405,13 @@ impl Log {
             }
             TilePath::Entries { index, width } => {
                 let n = width.map_or(TILE_WIDTH, u64::from);
-                let start = index
+                let end = index
                     .checked_mul(TILE_WIDTH)
+                    .and_then(|s| s.checked_add(n))
                     .ok_or_else(|| LogError::NotFound(path.format()))?;
+                let start = end - n;
                 let (size, _) = storage.tree()?;
-                if start + n > size {
+                if end > size {
                     return Err(LogError::NotFound(format!(
                         "{}: no such bundle yet",
                         path.format()
@@ -436,24 +453,32 @@ impl Log {
     /// Stops accepting appends, finishes those queued, publishes a final
     /// checkpoint and joins the threads. Called by `Drop` too.
     pub fn close(&self) {
+        // Writer first: the final checkpoint must cover the last batch.
         self.tx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        if let Some(w) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = w.join();
+        }
         *self
             .shared
             .stop
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = true;
         self.shared.wake.notify_all();
-        let threads: Vec<JoinHandle<()>> = self
-            .threads
+        if let Some(p) = self
+            .publisher
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect();
-        for t in threads {
-            let _ = t.join();
+            .take()
+        {
+            let _ = p.join();
         }
     }
 }
@@ -530,6 +555,10 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Request>, max_batch: usize) {
 }
 
 fn publisher_loop(shared: &Shared, every: Duration) {
+    // Witnesses that missed a checkpoint are asked again, but not on every
+    // tick: a witness that is down must not stall the publisher.
+    const RETRY: Duration = Duration::from_secs(30);
+    let mut last_retry = Instant::now();
     loop {
         {
             let stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
@@ -544,36 +573,60 @@ fn publisher_loop(shared: &Shared, every: Duration) {
                 break;
             }
         }
-        if let Err(e) = publish(shared) {
+        let retry = last_retry.elapsed() >= RETRY;
+        if retry {
+            last_retry = Instant::now();
+        }
+        if let Err(e) = publish(shared, retry) {
             tracing::warn!(error = %e, "checkpoint not published");
         }
     }
-    if let Err(e) = publish(shared) {
+    if let Err(e) = publish(shared, false) {
         tracing::warn!(error = %e, "final checkpoint not published");
     }
 }
 
-fn publish(shared: &Shared) -> Result<Vec<u8>, LogError> {
+/// Signature lines on a signed note besides the log's own.
+fn cosignature_count(signed: &[u8]) -> usize {
+    let text_len = crate::note::note_text(signed).map_or(signed.len(), |t| t.len());
+    String::from_utf8_lossy(signed.get(text_len + 1..).unwrap_or_default())
+        .lines()
+        .filter(|l| l.starts_with('—'))
+        .count()
+        .saturating_sub(1)
+}
+
+fn publish(shared: &Shared, recosign: bool) -> Result<Vec<u8>, LogError> {
     let _one = shared
         .publishing
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     let (size, root) = shared.storage.tree()?;
-    if let Some((latest, signed)) = shared.storage.checkpoint()?
-        && latest >= size
-    {
-        return Ok(signed);
-    }
-    let mut signed = shared.key.sign_checkpoint(size, &root)?;
+    let latest = shared.storage.checkpoint()?;
+    let mut signed = match latest {
+        Some((latest, signed)) if latest >= size => {
+            // Up to date; but if witnesses missed it, offer it again.
+            let missing = shared
+                .cosigner
+                .as_ref()
+                .is_some_and(|c| cosignature_count(&signed) < c.witnesses());
+            if !(recosign && missing) {
+                return Ok(signed);
+            }
+            signed
+        }
+        _ => shared.key.sign_checkpoint(size, &root)?,
+    };
+    let (_, cp_size, _) = parse_checkpoint_text(&note_text(&signed)?)?;
     if let Some(cosigner) = &shared.cosigner {
         let storage = shared.storage.as_ref();
-        let lines = cosigner.cosign(&signed, size, &|old| {
-            prove_consistency(old, size, &StoredTiles(storage))
+        let lines = cosigner.cosign(&signed, cp_size, &|old| {
+            prove_consistency(old, cp_size, &StoredTiles(storage))
         });
         if !lines.is_empty() {
             signed = add_signature_lines(&signed, &lines.concat())?;
         }
     }
-    shared.storage.put_checkpoint(size, &signed)?;
+    shared.storage.put_checkpoint(cp_size, &signed)?;
     Ok(signed)
 }

@@ -189,6 +189,11 @@ impl VKey {
     pub fn kind(&self) -> KeyKind {
         self.kind
     }
+
+    /// The 4-byte key id signature lines carry.
+    pub fn key_id(&self) -> u32 {
+        self.id
+    }
 }
 
 impl Verifier for VKey {

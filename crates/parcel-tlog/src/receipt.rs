@@ -46,6 +46,14 @@ impl Receipt {
         }
     }
 
+    /// The entry's event, without checking anything.
+    pub fn event(&self) -> Result<Event, LogError> {
+        let entry = B64
+            .decode(&self.entry)
+            .map_err(|_| LogError::Proof(format!("receipt {}: entry is not base64", self.index)))?;
+        Event::decode(&entry)
+    }
+
     /// Verifies the receipt: the checkpoint against `policy`, the entry's
     /// canonical encoding, and its inclusion at `index`.
     pub fn verify(&self, policy: &TrustPolicy) -> Result<CheckedReceipt, LogError> {

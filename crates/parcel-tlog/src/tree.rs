@@ -147,6 +147,36 @@ impl TilePath {
     }
 }
 
+impl TilePath {
+    /// Entry bundle `index` holding `count` (1..=256) entries.
+    pub fn bundle(index: u64, count: u64) -> Self {
+        TilePath::Entries {
+            index,
+            width: partial_width(count),
+        }
+    }
+
+    /// Hash tile `index` of `level` holding `count` (1..=256) hashes.
+    pub fn hashes(level: u8, index: u64, count: u64) -> Self {
+        TilePath::Hash {
+            level,
+            index,
+            width: partial_width(count),
+        }
+    }
+}
+
+fn partial_width(count: u64) -> Option<u16> {
+    (count < TILE_WIDTH).then_some(count as u16)
+}
+
+/// The entry bundles that exist for a tree of `size`.
+pub fn bundles_for_size(size: u64) -> Vec<TilePath> {
+    (0..size.div_ceil(TILE_WIDTH))
+        .map(|b| TilePath::bundle(b, (size - b * TILE_WIDTH).min(TILE_WIDTH)))
+        .collect()
+}
+
 /// The hash tiles that exist for a tree of `size`, level by level, each at
 /// its width in that tree (entry bundles follow level 0's layout).
 pub fn tiles_for_size(size: u64) -> Vec<TilePath> {
@@ -218,7 +248,7 @@ pub fn decode_bundle(bundle: &[u8]) -> Result<Vec<&[u8]>, LogError> {
 
 /// Reads stored hashes from tile data, first from `mem`, then from `source`.
 struct Reader<'a> {
-    mem: &'a HashMap<(u8, u64), Vec<u8>>,
+    mem: Option<&'a HashMap<(u8, u64), Vec<u8>>>,
     source: &'a dyn TileSource,
 }
 
@@ -229,7 +259,7 @@ impl HashReader for Reader<'_> {
         for &idx in indexes {
             let needed = Tile::from_index(TILE_HEIGHT, idx);
             let key = (needed.level(), needed.level_index());
-            let data = match self.mem.get(&key) {
+            let data = match self.mem.and_then(|m| m.get(&key)) {
                 Some(d) => d,
                 None => {
                     if let Entry::Vacant(slot) = loaded.entry(key) {
@@ -259,11 +289,7 @@ impl HashReader for Reader<'_> {
 
 /// The hash reader over `source` (for proofs against stored tiles).
 pub fn hash_reader(source: &dyn TileSource) -> impl HashReader + '_ {
-    static EMPTY: std::sync::OnceLock<HashMap<(u8, u64), Vec<u8>>> = std::sync::OnceLock::new();
-    Reader {
-        mem: EMPTY.get_or_init(HashMap::new),
-        source,
-    }
+    Reader { mem: None, source }
 }
 
 fn tlog_err(what: &str, e: tlog_tiles::Error) -> LogError {
@@ -298,7 +324,7 @@ impl TreeBuilder {
         let n = self.size;
         let hashes = {
             let reader = Reader {
-                mem: &self.tiles,
+                mem: Some(&self.tiles),
                 source,
             };
             tlog_tiles::stored_hashes_for_record_hash(n, leaf, &reader)
@@ -348,7 +374,7 @@ impl TreeBuilder {
     /// The root hash of the current tree.
     pub fn root(&self, source: &dyn TileSource) -> Result<Hash, LogError> {
         let reader = Reader {
-            mem: &self.tiles,
+            mem: Some(&self.tiles),
             source,
         };
         tlog_tiles::tree_hash(self.size, &reader).map_err(|e| tlog_err("computing the root", e))
@@ -421,6 +447,9 @@ pub fn check_inclusion(
         return Err(LogError::Proof(format!(
             "entry {index} lies outside the tree of size {size}"
         )));
+    }
+    if proof.len() > 64 {
+        return Err(LogError::Proof("inclusion proof is too long".to_owned()));
     }
     tlog_tiles::check_record(&proof.to_vec(), size, root, index, leaf).map_err(|_| {
         LogError::Proof(format!(

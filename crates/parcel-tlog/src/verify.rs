@@ -47,25 +47,12 @@ fn fetch(src: &dyn Published, path: &str) -> Result<Vec<u8>, LogError> {
         .ok_or_else(|| LogError::Corrupt(format!("{path}: missing from the published log")))
 }
 
-fn width_of(n: u64) -> Option<u16> {
-    if n == TILE_WIDTH {
-        None
-    } else {
-        Some(n as u16)
-    }
-}
-
 fn bundles_count(size: u64) -> u64 {
     size.div_ceil(TILE_WIDTH)
 }
 
 fn check_tile(src: &dyn Published, level: u8, index: u64, rebuilt: &[u8]) -> Result<(), LogError> {
-    let path = TilePath::Hash {
-        level,
-        index,
-        width: width_of(rebuilt.len() as u64 / 32),
-    }
-    .format();
+    let path = TilePath::hashes(level, index, rebuilt.len() as u64 / 32).format();
     if fetch(src, &path)? != rebuilt {
         return Err(LogError::Corrupt(format!(
             "{path}: does not match the tree rebuilt from the entries"
@@ -98,11 +85,7 @@ pub fn verify_log(
     let bundles = bundles_count(size);
     for b in 0..bundles {
         let n = (size - b * TILE_WIDTH).min(TILE_WIDTH);
-        let bundle_path = TilePath::Entries {
-            index: b,
-            width: width_of(n),
-        }
-        .format();
+        let bundle_path = TilePath::bundle(b, n).format();
         let bundle = fetch(src, &bundle_path)?;
         let entries =
             decode_bundle(&bundle).map_err(|e| LogError::Corrupt(format!("{bundle_path}: {e}")))?;
@@ -114,12 +97,7 @@ pub fn verify_log(
                 b * TILE_WIDTH + n - 1
             )));
         }
-        let leaf_path = TilePath::Hash {
-            level: 0,
-            index: b,
-            width: width_of(n),
-        }
-        .format();
+        let leaf_path = TilePath::hashes(0, b, n).format();
         let leaf_tile = fetch(src, &leaf_path)?;
         if leaf_tile.len() as u64 != n * 32 {
             return Err(LogError::Corrupt(format!(

@@ -43,6 +43,9 @@ pub enum WitnessError {
     /// 422: the consistency proof does not verify.
     #[error("the consistency proof does not verify: {0}")]
     BadProof(String),
+    /// 500: the witness itself failed (its state cannot be read or saved).
+    #[error("the witness failed: {0}")]
+    Internal(String),
 }
 
 impl WitnessError {
@@ -54,6 +57,7 @@ impl WitnessError {
             WitnessError::UnknownOrigin => 404,
             WitnessError::Conflict(_) => 409,
             WitnessError::BadProof(_) => 422,
+            WitnessError::Internal(_) => 500,
         }
     }
 }
@@ -178,14 +182,18 @@ impl Witness {
         now: u64,
     ) -> Result<Cosigned, WitnessError> {
         let origin = self.origin_of(req)?;
-        let log = self
-            .logs
-            .iter()
-            .find(|k| k.name() == origin)
-            .ok_or(WitnessError::UnknownOrigin)?;
-        let verified = TrustPolicy::log_only(log.clone())
-            .verify(&req.checkpoint)
-            .map_err(|_| WitnessError::Forbidden)?;
+        // A log may have several trusted keys (during a key rotation).
+        let mut keys = self.logs.iter().filter(|k| k.name() == origin).peekable();
+        if keys.peek().is_none() {
+            return Err(WitnessError::UnknownOrigin);
+        }
+        let verified = keys
+            .find_map(|k| {
+                TrustPolicy::log_only(k.clone())
+                    .verify(&req.checkpoint)
+                    .ok()
+            })
+            .ok_or(WitnessError::Forbidden)?;
         if req.old_size > verified.size {
             return Err(WitnessError::BadRequest(format!(
                 "old size {} exceeds the checkpoint's size {}",
@@ -367,6 +375,21 @@ mod tests {
             witness.add_checkpoint(&req, None, 0).unwrap_err().status(),
             404
         );
+        // During a log key rotation the witness trusts both keys.
+        let next = NoteKey::from_seed("example.com/log", KeyKind::Log, &[8; 32]).unwrap();
+        let both = Witness::new(
+            NoteKey::from_seed("witness.example/w1", KeyKind::Witness, &[2; 32]).unwrap(),
+            vec![
+                VKey::parse(&log.vkey()).unwrap(),
+                VKey::parse(&next.vkey()).unwrap(),
+            ],
+        );
+        let req = AddCheckpoint {
+            old_size: 0,
+            proof: vec![],
+            checkpoint: next.sign_checkpoint(10, &r10).unwrap(),
+        };
+        assert!(both.add_checkpoint(&req, None, 0).is_ok());
         let impostor = NoteKey::from_seed("example.com/log", KeyKind::Log, &[9; 32]).unwrap();
         let req = AddCheckpoint {
             old_size: 0,

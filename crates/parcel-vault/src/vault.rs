@@ -161,7 +161,13 @@ impl Vault {
             for (k, v) in detail {
                 match (k.as_str(), v) {
                     ("subject", serde_json::Value::String(s)) => subject = Some(s),
-                    (_, v) => event = event.with_detail(&k, v),
+                    // Only these non-personal figures enter the permanent tree.
+                    (
+                        "kind" | "results" | "shipments" | "parties" | "purged" | "keys_destroyed"
+                        | "kek_version" | "kek_versions" | "rewrapped",
+                        v,
+                    ) => event = event.with_detail(&k, v),
+                    _ => {}
                 }
             }
         }
@@ -584,40 +590,48 @@ impl Vault {
         };
         let hash = self.blind_of(tenant, kind, value)?;
         let hits = self.store.find_blind(tenant, &hash)?;
-        let mut report = ErasureReport::default();
+        // Read first, record, then change: if the log cannot take the
+        // record, nothing has been erased.
+        let mut targets = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (waybill, party) in hits {
             if !seen.insert((waybill.clone(), party)) {
                 continue;
             }
-            let Some(record) = self.store.get_shipment(tenant, &waybill)? else {
-                continue;
-            };
-            let mut masked = record.masked.clone();
-            match party {
-                Party::Sender => masked.sender.erased = true,
-                Party::Recipient => masked.recipient.erased = true,
+            if let Some(record) = self.store.get_shipment(tenant, &waybill)? {
+                targets.push((record, party));
             }
-            self.store.erase_party(tenant, &waybill, party, &masked)?;
-            report.parties += 1;
         }
-        report.shipments = seen
-            .iter()
-            .map(|(w, _)| w)
-            .collect::<std::collections::HashSet<_>>()
-            .len();
-        if let Some(log) = &self.log {
-            // Earlier log entries about this person lose their link to them;
-            // the erasure's own record keeps it until retention.
-            report.log_details = log.erase_details(tenant, &hex(&hash))?;
-        }
-        self.audit(AuditEvent {
+        let mut report = ErasureReport {
+            parties: targets.len(),
+            shipments: targets
+                .iter()
+                .map(|(r, _)| &r.waybill_no)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            log_details: 0,
+        };
+        let index = self.audit(AuditEvent {
             at: now,
             tenant: tenant.to_owned(),
             actor: actor.to_owned(),
             action: "erase_person".to_owned(),
             detail: serde_json::json!({"kind": format!("{kind:?}").to_lowercase(), "subject": hex(&hash), "shipments": report.shipments, "parties": report.parties}).to_string(),
         })?;
+        for (record, party) in targets {
+            let mut masked = record.masked.clone();
+            match party {
+                Party::Sender => masked.sender.erased = true,
+                Party::Recipient => masked.recipient.erased = true,
+            }
+            self.store
+                .erase_party(tenant, &record.waybill_no, party, &masked)?;
+        }
+        if let (Some(log), Some(index)) = (&self.log, index) {
+            // Earlier log entries about this person lose their link to them;
+            // the erasure's own record keeps it until retention.
+            report.log_details = log.erase_details(tenant, &hex(&hash), index)?;
+        }
         tracing::info!(
             shipments = report.shipments,
             parties = report.parties,

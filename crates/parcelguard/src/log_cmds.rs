@@ -13,7 +13,7 @@ use parcel_config::Config;
 use parcel_keys::KeyProvider;
 use parcel_server::tlog::{HttpCosigner, HttpPublished, WitnessEndpoint, WitnessService};
 use parcel_tlog::note::{KeyKind, NoteKey, TrustPolicy, VKey, note_text, parse_checkpoint_text};
-use parcel_tlog::tree::{TILE_WIDTH, TilePath, tiles_for_size};
+use parcel_tlog::tree::{bundles_for_size, tiles_for_size};
 use parcel_tlog::verify::{Published, SavedTree, verify_log};
 use parcel_tlog::witness::Witness;
 use parcel_tlog::{Log, LogError, LogOptions, Receipt};
@@ -197,6 +197,12 @@ pub(crate) fn log(config: &Config, cmd: LogCommand) -> Result<ExitCode> {
                             s.size
                         )?;
                     }
+                    if checkpoint.is_none() {
+                        writeln!(
+                            out,
+                            "note: without --checkpoint FILE from an earlier run, a log rolled back to an older signed checkpoint cannot be told apart"
+                        )?;
+                    }
                     if let Some(path) = &checkpoint {
                         std::fs::write(path, &v.signed_checkpoint)
                             .with_context(|| format!("{}: cannot save", path.display()))?;
@@ -286,13 +292,7 @@ fn export(log: &Log, dir: &Path) -> Result<(u64, usize)> {
     let signed = log.publish()?;
     let (_, size, _) = parse_checkpoint_text(&note_text(&signed)?)?;
     let mut paths = tiles_for_size(size);
-    for b in 0..size.div_ceil(TILE_WIDTH) {
-        let n = (size - b * TILE_WIDTH).min(TILE_WIDTH);
-        paths.push(TilePath::Entries {
-            index: b,
-            width: (n < TILE_WIDTH).then_some(n as u16),
-        });
-    }
+    paths.extend(bundles_for_size(size));
     for p in &paths {
         let file = dir.join(p.format());
         if let Some(parent) = file.parent() {

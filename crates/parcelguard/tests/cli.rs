@@ -42,13 +42,15 @@ fn help_lists_only_real_subcommands() {
     let out = pg(dir.path()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for cmd in ["init", "scan", "redact", "serve", "import", "keys"] {
+    for cmd in [
+        "init", "scan", "redact", "serve", "import", "keys", "log", "witness",
+    ] {
         assert!(
             help.contains(&format!("  {cmd} ")),
             "{cmd} missing:\n{help}"
         );
     }
-    for absent in ["reveal", "watch", "policy", "  log "] {
+    for absent in ["reveal", "watch", "policy", "label"] {
         assert!(
             !help.contains(&format!("  {absent}")),
             "{absent} listed but not built"
@@ -655,4 +657,312 @@ fn killed_import_leaves_nothing_half_written() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(count_rows(dir.path()), 12_000);
+}
+
+/// Starts `parcelguard ARGS` and returns it with the address it printed on
+/// its first stdout line (`… listening on http://ADDR`).
+fn spawn_listening(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let bin = assert_cmd::cargo::cargo_bin("parcelguard");
+    let mut cmd = std::process::Command::new(bin);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PARCELGUARD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .current_dir(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first.trim().rsplit("http://").next().unwrap().to_owned();
+    (child, addr)
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the raw response.
+fn http(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+fn body_of(resp: &str) -> &str {
+    resp.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+fn stop(mut child: std::process::Child) -> String {
+    use std::io::Read as _;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
+#[test]
+fn log_with_a_witness_verifies_end_to_end_and_catches_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = |d: &str| {
+        let out = pg(dir.path())
+            .args(["--data-dir", d, "init"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let key = init("srv")
+        .lines()
+        .find(|l| l.trim().starts_with("pgk_"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    init("wit");
+    let line = |args: &[&str]| {
+        let out = pg(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).trim().to_owned()
+    };
+    let log_vkey = line(&["--data-dir", "srv", "log", "vkey"]);
+    let w_vkey = line(&[
+        "--data-dir",
+        "wit",
+        "witness",
+        "--name",
+        "w.test/1",
+        "--vkey",
+    ]);
+    assert!(log_vkey.starts_with("parcelguard.local/log+") && w_vkey.starts_with("w.test/1+"));
+
+    let (witness, w_addr) = spawn_listening(
+        dir.path(),
+        &[
+            "--data-dir",
+            "wit",
+            "witness",
+            "--name",
+            "w.test/1",
+            "--log",
+            &log_vkey,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let witnesses = format!("http://{w_addr} {w_vkey}");
+    let (server, addr) = spawn_listening(
+        dir.path(),
+        &["--data-dir", "srv", "serve", "--listen", "127.0.0.1:0"],
+        &[
+            ("PARCELGUARD_TLOG_WITNESSES", witnesses.as_str()),
+            ("PARCELGUARD_TLOG_CHECKPOINT_INTERVAL_MS", "100"),
+        ],
+    );
+    let auth = format!("Authorization: Bearer {key}\r\n");
+    let shipment = format!(
+        "{{\"waybill_no\":\"SF9\",\"carrier\":\"SF\",\"sender\":{{\"name\":\"{NAME}\",\"phone\":\"{PHONE}\",\"address\":\"广东省深圳市南山区科技园路1号\",\"id_number\":\"{ID}\"}},\"recipient\":{{\"name\":\"李四\",\"phone\":\"13912345678\",\"address\":\"北京市朝阳区建国路88号\"}}}}"
+    );
+    let resp = http(&addr, "POST", "/v1/shipments", &auth, &shipment);
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+    for _ in 0..2 {
+        let resp = http(
+            &addr,
+            "GET",
+            &format!("/v1/shipments?phone={PHONE}"),
+            &auth,
+            "",
+        );
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    let resp = http(
+        &addr,
+        "DELETE",
+        &format!("/v1/persons?phone={PHONE}"),
+        &auth,
+        "",
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+
+    // The published checkpoint covers the three entries and carries the
+    // witness's cosignature.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let checkpoint = loop {
+        let cp = body_of(&http(&addr, "GET", "/log/checkpoint", "", "")).to_owned();
+        if cp.lines().nth(1) == Some("3") && cp.contains("— w.test/1 ") {
+            break cp;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cosigned checkpoint: {cp}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+
+    // An auditor with nothing but the two public keys.
+    let saved = dir.path().join("saved.cp");
+    let trust = ["--vkey", &log_vkey, "--witness", &w_vkey, "--quorum", "1"];
+    let url = format!("http://{addr}/log");
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "nowhere",
+            "log",
+            "verify",
+            "--url",
+            &url,
+            "--checkpoint",
+        ])
+        .arg(&saved)
+        .args(trust)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("3 entries")
+            && text(&out.stdout).contains("cosigned by w.test/1")
+    );
+    let receipt = body_of(&http(&addr, "GET", "/v1/log/receipt/2", &auth, "")).to_owned();
+    let receipt_file = dir.path().join("r2.json");
+    std::fs::write(&receipt_file, &receipt).unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "nowhere", "log", "check-receipt"])
+        .arg(&receipt_file)
+        .args(trust)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("entry 2 (erase_person by admin"));
+    // A receipt moved to another index fails, and so does a quorum of 2.
+    std::fs::write(&receipt_file, receipt.replace("\"index\":2", "\"index\":1")).unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "nowhere", "log", "check-receipt"])
+        .arg(&receipt_file)
+        .args(trust)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    // A second witness that never cosigned: a quorum of 2 is not met.
+    let w2_vkey = line(&[
+        "--data-dir",
+        "srv",
+        "witness",
+        "--name",
+        "w.test/2",
+        "--vkey",
+    ]);
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "nowhere",
+            "log",
+            "verify",
+            "--url",
+            &url,
+            "--vkey",
+            &log_vkey,
+        ])
+        .args(["--witness", &w_vkey, "--witness", &w2_vkey, "--quorum", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1 of the 2 required"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The witness refuses to go back: old size 0 after it saw 3.
+    let rollback = format!("old 0\n\n{checkpoint}");
+    let resp = http(&w_addr, "POST", "/add-checkpoint", "", &rollback);
+    assert!(resp.starts_with("HTTP/1.1 409"), "{resp}");
+    assert!(
+        resp.contains("text/x.tlog.size") && body_of(&resp) == "3\n",
+        "{resp}"
+    );
+
+    let server_log = stop(server);
+    let witness_log = stop(witness);
+    for secret in [PHONE, ID, NAME] {
+        assert!(!server_log.contains(secret) && !witness_log.contains(secret));
+    }
+
+    // Static export: verifies against the saved checkpoint; one flipped
+    // byte in an entry bundle is caught and named.
+    let out = pg(dir.path())
+        .args(["--data-dir", "srv", "log", "export", "pub"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let verify_dir = || {
+        pg(dir.path())
+            .args([
+                "--data-dir",
+                "nowhere",
+                "log",
+                "verify",
+                "--dir",
+                "pub",
+                "--vkey",
+                &log_vkey,
+                "--checkpoint",
+            ])
+            .arg(&saved)
+            .output()
+            .unwrap()
+    };
+    let out = verify_dir();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("consistent with the saved checkpoint of 3 entries"));
+    let bundle = dir.path().join("pub/tile/entries/000.p/3");
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0x01;
+    std::fs::write(&bundle, bytes).unwrap();
+    let out = verify_dir();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("FAILED: entry 2"),
+        "{}",
+        text(&out.stdout)
+    );
+    for secret in [PHONE, ID, NAME] {
+        let all = std::fs::read_to_string(dir.path().join("pub/tile/entries/000.p/3"))
+            .unwrap_or_default();
+        assert!(!all.contains(secret), "personal value in a published entry");
+    }
 }
