@@ -75,6 +75,19 @@ struct Measure {
     rss_kb: Option<u64>,
 }
 
+/// Builds `parcelguard` in release mode and returns its path.
+pub(crate) fn release_binary(root: &Path) -> Result<std::path::PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = Command::new(&cargo)
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "-p", "parcelguard"])
+        .status()?;
+    if !built.success() {
+        bail!("cargo build --release failed");
+    }
+    Ok(root.join("target/release/parcelguard"))
+}
+
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -183,15 +196,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     let root = crate::workspace_root();
     let dir = root.join("target/bench-scan");
     std::fs::create_dir_all(&dir)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let built = Command::new(&cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "--quiet", "-p", "parcelguard"])
-        .status()?;
-    if !built.success() {
-        bail!("cargo build --release failed");
-    }
-    let pg = root.join("target/release/parcelguard");
+    let pg = release_binary(&root)?;
     let rg = which(ensure_ripgrep()?.to_str().unwrap_or("rg"));
     let bytes = args.size_mb * 1_000_000;
     let dense = corpus(&dir, "dense", 1, 1.0, bytes)?;

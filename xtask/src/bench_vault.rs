@@ -54,16 +54,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let root = crate::workspace_root();
     let dir = root.join("target/bench-vault");
     std::fs::create_dir_all(&dir)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    if !Command::new(&cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "--quiet", "-p", "parcelguard"])
-        .status()?
-        .success()
-    {
-        bail!("cargo build --release failed");
-    }
-    let bin = root.join("target/release/parcelguard");
+    let bin = crate::bench::release_binary(&root)?;
     let csv = dir.join(format!("shipments-{}.csv", args.count));
     if !csv.exists() {
         eprintln!("generating {}...", csv.display());

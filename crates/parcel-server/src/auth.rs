@@ -132,3 +132,33 @@ impl AuthCache {
         map.insert(key, (principal.clone(), Instant::now()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(id: &str) -> Principal {
+        Principal {
+            tenant: "acme".into(),
+            id: id.into(),
+            role: "courier".into(),
+            station: None,
+            status: "active".into(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn cache_answers_only_for_the_key_it_saw() {
+        let cache = AuthCache::default();
+        let a = new_api_key("acme", "E1", 0, None).secret;
+        let b = new_api_key("acme", "E2", 0, None).secret;
+        let (ha, hb) = (format!("Bearer {a}"), format!("Bearer {b}"));
+        assert_eq!(cache.get(Some(&ha)), None);
+        cache.put(Some(&ha), &principal("E1"));
+        assert_eq!(cache.get(Some(&ha)).map(|p| p.id), Some("E1".to_owned()));
+        assert_eq!(cache.get(Some(&hb)), None);
+        assert_eq!(cache.get(Some(a.as_str())), None, "no Bearer prefix");
+        assert_eq!(cache.get(None), None);
+    }
+}

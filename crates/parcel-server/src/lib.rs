@@ -173,15 +173,26 @@ async fn principal(
     headers: &HeaderMap,
     action: Action,
 ) -> Result<Principal, ApiError> {
-    let vault = state.vault.clone();
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
-    let p = blocking(move || {
-        auth::authenticate(vault.store().as_ref(), header.as_deref(), now()).map_err(ApiError::from)
-    })
-    .await?;
+    // A key verified in the last AUTH_CACHE_TTL needs no database round
+    // trip; revocation and suspension take effect within that time.
+    let p = match state.auth_cache.get(header.as_deref()) {
+        Some(p) => p,
+        None => {
+            let vault = state.vault.clone();
+            let cache = state.auth_cache.clone();
+            blocking(move || {
+                let p = auth::authenticate(vault.store().as_ref(), header.as_deref(), now())
+                    .map_err(ApiError::from)?;
+                cache.put(header.as_deref(), &p);
+                Ok(p)
+            })
+            .await?
+        }
+    };
     if !action.allowed(&p.role) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -58,17 +58,20 @@ fn setup() -> Api {
     .unwrap()
     .with_log(Arc::new(log));
     store.put_tenant("acme", "Acme Express", 0).unwrap();
+    store.put_tenant("beta", "Beta Logistics", 0).unwrap();
     let mut api_keys = std::collections::HashMap::new();
-    for (id, role, status) in [
-        ("A1", "admin", "active"),
-        ("S1", "service", "active"),
-        ("C1", "customer_service", "active"),
-        ("E1", "courier", "active"),
-        ("X1", "customer_service", "suspended"),
+    for (tenant, id, role, status) in [
+        ("acme", "A1", "admin", "active"),
+        ("acme", "S1", "service", "active"),
+        ("acme", "C1", "customer_service", "active"),
+        ("acme", "E1", "courier", "active"),
+        ("acme", "X1", "customer_service", "suspended"),
+        // A courier of another tenant.
+        ("beta", "B1", "courier", "active"),
     ] {
         store
             .put_principal(&Principal {
-                tenant: "acme".into(),
+                tenant: tenant.into(),
                 id: id.into(),
                 role: role.into(),
                 station: None,
@@ -76,25 +79,10 @@ fn setup() -> Api {
                 created_at: 0,
             })
             .unwrap();
-        let key = auth::new_api_key("acme", id, 0, None);
+        let key = auth::new_api_key(tenant, id, 0, None);
         store.put_api_key(&key.record).unwrap();
         api_keys.insert(id, key.secret);
     }
-    // A courier of another tenant.
-    store.put_tenant("beta", "Beta Logistics", 0).unwrap();
-    store
-        .put_principal(&Principal {
-            tenant: "beta".into(),
-            id: "B1".into(),
-            role: "courier".into(),
-            station: None,
-            status: "active".into(),
-            created_at: 0,
-        })
-        .unwrap();
-    let key = auth::new_api_key("beta", "B1", 0, None);
-    store.put_api_key(&key.record).unwrap();
-    api_keys.insert("B1", key.secret);
     Api {
         app: router(AppState::new(Arc::new(vault)), 1 << 20),
         log_vkey,

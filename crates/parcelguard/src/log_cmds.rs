@@ -2,7 +2,6 @@
 //! check-receipt|export`, `witness`) and opening the log for the vault.
 
 use std::io::{self, IsTerminal as _, Write as _};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -333,37 +332,18 @@ pub(crate) fn witness(config: &Config, args: WitnessArgs) -> Result<ExitCode> {
         }
         logs.push(k);
     }
-    let addr: SocketAddr = args
-        .listen
-        .parse()
-        .with_context(|| format!("--listen {}: expected HOST:PORT", args.listen))?;
-    if !addr.ip().is_loopback() && !args.insecure_listen {
-        bail!(
-            "--listen {addr}: plain HTTP is only served on loopback; put a TLS proxy in front and pass --insecure-listen"
-        );
-    }
+    let addr = crate::vault_cmds::listen_addr(&args.listen, args.insecure_listen)?;
     let vkey = key.vkey();
     let state = config.data_dir.join("witness-state.json");
     let svc = Arc::new(
         WitnessService::open(Witness::new(key, logs), &state).map_err(anyhow::Error::msg)?,
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        let local = listener.local_addr()?;
-        {
-            let mut out = io::stdout().lock();
-            writeln!(out, "witness {} listening on http://{local}", args.name)?;
-            writeln!(out, "verifier key: {vkey}")?;
-        }
-        axum::serve(listener, parcel_server::tlog::witness_router(svc))
-            .with_graceful_shutdown(crate::vault_cmds::shutdown_signal())
-            .await?;
-        anyhow::Ok(())
-    })?;
+    let name = args.name;
+    crate::vault_cmds::serve_until_signal(
+        addr,
+        parcel_server::tlog::witness_router(svc),
+        |local| format!("witness {name} listening on http://{local}\nverifier key: {vkey}"),
+        || None,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

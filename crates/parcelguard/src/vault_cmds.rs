@@ -120,18 +120,29 @@ pub(crate) fn init_vault(config: &Config, out: &mut dyn io::Write) -> Result<()>
     Ok(())
 }
 
-pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
-    let listen = args.listen.unwrap_or_else(|| config.server.listen.clone());
+/// Parses `--listen` and refuses plain HTTP off loopback unless allowed.
+pub(crate) fn listen_addr(listen: &str, insecure: bool) -> Result<SocketAddr> {
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen}: expected HOST:PORT"))?;
-    if !addr.ip().is_loopback() && !args.insecure_listen {
+    if !addr.ip().is_loopback() && !insecure {
         bail!(
             "--listen {addr}: plain HTTP is only served on loopback; put a TLS proxy in front and pass --insecure-listen"
         );
     }
-    let vault = open_vault(config)?;
-    let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
+    Ok(addr)
+}
+
+/// Serves `app` on `addr` until SIGTERM or Ctrl-C, letting in-flight
+/// requests finish. `banner` gives the first stdout lines (tests and
+/// scripts read the address from the first). `started` runs inside the
+/// runtime before serving; the task it returns is stopped afterwards.
+pub(crate) fn serve_until_signal(
+    addr: SocketAddr,
+    app: axum::Router,
+    banner: impl FnOnce(SocketAddr) -> String,
+    started: impl FnOnce() -> Option<tokio::task::JoinHandle<()>>,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -140,23 +151,40 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(address = %local, backend = vault.store().backend(), "serving");
-        let mut out = io::stdout().lock();
-        writeln!(out, "parcelguard listening on http://{local}")?;
-        drop(out);
-        let retention = tokio::spawn(retention_loop(vault.clone()));
-        let app = parcel_server::router(parcel_server::AppState::new(vault.clone()), max_body);
+        writeln!(io::stdout().lock(), "{}", banner(local))?;
+        let task = started();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
-        retention.abort();
-        // In-flight requests are done: seal the log with a final checkpoint.
-        if let Some(log) = vault.log() {
-            log.close();
+        if let Some(task) = task {
+            task.abort();
         }
-        tracing::info!("stopped");
         anyhow::Ok(())
-    })?;
+    })
+}
+
+pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
+    let listen = args.listen.unwrap_or_else(|| config.server.listen.clone());
+    let addr = listen_addr(&listen, args.insecure_listen)?;
+    let vault = open_vault(config)?;
+    let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
+    let app = parcel_server::router(parcel_server::AppState::new(vault.clone()), max_body);
+    let backend = vault.store().backend();
+    let retention_vault = vault.clone();
+    serve_until_signal(
+        addr,
+        app,
+        |local| {
+            tracing::info!(address = %local, backend, "serving");
+            format!("parcelguard listening on http://{local}")
+        },
+        || Some(tokio::spawn(retention_loop(retention_vault))),
+    )?;
+    // In-flight requests are done: seal the log with a final checkpoint.
+    if let Some(log) = vault.log() {
+        log.close();
+    }
+    tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -547,7 +547,6 @@ fn weak_mask_profile_is_rejected_at_start_up() {
 
 #[test]
 fn serve_answers_over_http_and_stops_on_sigterm() {
-    use std::io::{BufRead as _, Read as _, Write as _};
     let dir = init_dir();
     let key = {
         // The admin key is shown once, by `init`: take it from its output.
@@ -563,56 +562,25 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
             .trim()
             .to_owned()
     };
-    let bin = assert_cmd::cargo::cargo_bin("parcelguard");
-    let mut child = std::process::Command::new(bin)
-        .current_dir(dir.path())
-        .args(["--data-dir", "e", "serve", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first.trim().rsplit("http://").next().unwrap().to_owned();
-    let request = |req: String| {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        resp
-    };
+    let (child, addr) = spawn_listening(
+        dir.path(),
+        &["--data-dir", "e", "serve", "--listen", "127.0.0.1:0"],
+        &[],
+    );
     let body = format!(
         "{{\"waybill_no\":\"SF9\",\"carrier\":\"SF\",\"sender\":{{\"name\":\"{NAME}\",\"phone\":\"{PHONE}\",\"address\":\"广东省深圳市南山区科技园路1号\",\"id_number\":\"{ID}\"}},\"recipient\":{{\"name\":\"李四\",\"phone\":\"13912345678\",\"address\":\"北京市朝阳区建国路88号\"}}}}"
     );
-    let resp = request(format!(
-        "POST /v1/shipments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    ));
+    let auth = format!("Authorization: Bearer {key}\r\nContent-Type: application/json\r\n");
+    let resp = http(&addr, "POST", "/v1/shipments", &auth, &body);
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
     assert!(
         resp.contains("138******78") && !resp.contains(PHONE),
         "{resp}"
     );
-    let resp = request(
-        "GET /v1/shipments/SF9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_owned(),
-    );
+    let resp = http(&addr, "GET", "/v1/shipments/SF9", "", "");
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
     // SIGTERM: graceful stop with status 0.
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stop(child);
     for secret in [PHONE, ID, NAME] {
         assert!(!stderr.contains(secret), "personal value in server log");
     }
