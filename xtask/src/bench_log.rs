@@ -77,6 +77,9 @@ fn event(i: u64) -> Event {
     e
 }
 
+/// Opens a fresh log storage for one run.
+type Opener<'a> = &'a mut dyn FnMut() -> Result<Arc<dyn LogStorage>>;
+
 struct Load {
     rate: f64,
     p50_ms: f64,
@@ -168,13 +171,7 @@ fn load(storage: Arc<dyn LogStorage>, total: u64, writers: u64, max_batch: usize
     })
 }
 
-fn runs(
-    args: &Args,
-    open: &mut dyn FnMut() -> Result<Arc<dyn LogStorage>>,
-    total: u64,
-    writers: u64,
-    max_batch: usize,
-) -> Result<Load> {
+fn runs(args: &Args, open: Opener<'_>, total: u64, writers: u64, max_batch: usize) -> Result<Load> {
     let mut all = Vec::new();
     for _ in 0..args.runs {
         all.push(load(open()?, total, writers, max_batch)?);
@@ -235,8 +232,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             Some(&schema),
         )?))
     };
-    let mut backends: Vec<(&str, &mut dyn FnMut() -> Result<Arc<dyn LogStorage>>)> =
-        vec![("SQLite", &mut sqlite)];
+    let mut backends: Vec<(&str, Opener<'_>)> = vec![("SQLite", &mut sqlite)];
     if !args.skip_pg {
         backends.push(("PostgreSQL", &mut pg));
     }
