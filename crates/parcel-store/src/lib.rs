@@ -42,6 +42,39 @@ pub fn open(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// A connection pool for `url`. With `schema` (letters, digits, `_`),
+/// every connection works in that schema, created if missing: tests use it
+/// to stay apart from each other.
+pub(crate) fn pg_pool(
+    url: &str,
+    schema: Option<&str>,
+    max_size: u32,
+) -> Result<r2d2::Pool<r2d2_postgres::PostgresConnectionManager<::postgres::NoTls>>, String> {
+    let mut config: ::postgres::Config = url.parse().map_err(|e| format!("database url: {e}"))?;
+    if let Some(schema) = schema {
+        if !schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err("schema name: letters, digits and _ only".to_owned());
+        }
+        let mut client = config
+            .connect(::postgres::NoTls)
+            .map_err(|e| format!("postgres: {e}"))?;
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .map_err(|e| format!("postgres: {e}"))?;
+        config.options(&format!("-c search_path={schema}"));
+    }
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .build(r2d2_postgres::PostgresConnectionManager::new(
+            config,
+            ::postgres::NoTls,
+        ))
+        .map_err(|e| format!("postgres: {e}"))
+}
+
 pub(crate) fn parse_status(s: &str) -> Result<Status, StoreError> {
     s.parse()
         .map_err(|_| StoreError("shipments.status: unknown value in database".to_owned()))

@@ -43,28 +43,7 @@ impl PgStore {
     /// connection works in that schema (created if missing); tests use it to
     /// stay apart from each other.
     pub fn open(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError(format!("database url: {e}")))?;
-        if let Some(schema) = schema {
-            if !schema
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return Err(StoreError(
-                    "schema name: letters, digits and _ only".to_owned(),
-                ));
-            }
-            let mut client = config.connect(NoTls).map_err(err)?;
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .map_err(err)?;
-            config.options(&format!("-c search_path={schema}"));
-        }
-        let pool = Pool::builder()
-            .max_size(16)
-            .build(PostgresConnectionManager::new(config, NoTls))
-            .map_err(err)?;
+        let pool = crate::pg_pool(url, schema, 16).map_err(StoreError)?;
         let store = Self { pool };
         store.migrate()?;
         Ok(store)

@@ -353,28 +353,7 @@ impl PgLog {
     /// Connects and creates the tables if needed; `schema` (letters, digits,
     /// `_`) isolates tests.
     pub fn open(url: &str, schema: Option<&str>) -> Result<Self, LogError> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| LogError::Storage(format!("database url: {e}")))?;
-        if let Some(schema) = schema {
-            if !schema
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return Err(LogError::Storage(
-                    "schema name: letters, digits and _ only".to_owned(),
-                ));
-            }
-            let mut client = config.connect(NoTls).map_err(pg)?;
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .map_err(pg)?;
-            config.options(&format!("-c search_path={schema}"));
-        }
-        let pool = Pool::builder()
-            .max_size(8)
-            .build(PostgresConnectionManager::new(config, NoTls))
-            .map_err(pg)?;
+        let pool = crate::pg_pool(url, schema, 8).map_err(LogError::Storage)?;
         let mut conn = pool.get().map_err(pg)?;
         let mut tx = conn.transaction().map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER_LOCK])
