@@ -166,6 +166,9 @@ pub struct LogOptions {
     pub checkpoint_interval: Duration,
     /// Witnesses to ask for cosignatures.
     pub cosigner: Option<Arc<dyn Cosigner>>,
+    /// How often a checkpoint that some witness did not cosign is offered
+    /// again (witnesses that are down must not stall every tick).
+    pub witness_retry: Duration,
 }
 
 impl Default for LogOptions {
@@ -174,6 +177,7 @@ impl Default for LogOptions {
             max_batch: 8192,
             checkpoint_interval: Duration::from_secs(1),
             cosigner: None,
+            witness_retry: Duration::from_secs(30),
         }
     }
 }
@@ -241,10 +245,10 @@ impl Log {
         };
         let publisher = {
             let shared = shared.clone();
-            let every = options.checkpoint_interval;
+            let (every, retry) = (options.checkpoint_interval, options.witness_retry);
             std::thread::Builder::new()
                 .name("tlog-publisher".to_owned())
-                .spawn(move || publisher_loop(&shared, every))
+                .spawn(move || publisher_loop(&shared, every, retry))
                 .map_err(|e| LogError::Storage(format!("cannot start the publisher thread: {e}")))?
         };
         Ok(Self {
@@ -554,10 +558,9 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Request>, max_batch: usize) {
     }
 }
 
-fn publisher_loop(shared: &Shared, every: Duration) {
+fn publisher_loop(shared: &Shared, every: Duration, retry_every: Duration) {
     // Witnesses that missed a checkpoint are asked again, but not on every
     // tick: a witness that is down must not stall the publisher.
-    const RETRY: Duration = Duration::from_secs(30);
     let mut last_retry = Instant::now();
     loop {
         {
@@ -573,7 +576,7 @@ fn publisher_loop(shared: &Shared, every: Duration) {
                 break;
             }
         }
-        let retry = last_retry.elapsed() >= RETRY;
+        let retry = last_retry.elapsed() >= retry_every;
         if retry {
             last_retry = Instant::now();
         }
@@ -629,4 +632,178 @@ fn publish(shared: &Shared, recosign: bool) -> Result<Vec<u8>, LogError> {
     }
     shared.storage.put_checkpoint(cp_size, &signed)?;
     Ok(signed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::{KeyKind, TrustPolicy, VKey};
+    use crate::witness::{AddCheckpoint, Witness, WitnessedTree};
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// In-memory storage, enough for the service's logic.
+    #[derive(Debug, Default)]
+    struct Mem {
+        inner: Mutex<MemInner>,
+    }
+
+    #[derive(Debug, Default)]
+    struct MemInner {
+        entries: Vec<Vec<u8>>,
+        tiles: HashMap<(u8, u64), Vec<u8>>,
+        root: Option<Hash>,
+        checkpoint: Option<(u64, Vec<u8>)>,
+    }
+
+    impl TileSource for MemInner {
+        fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+            Ok(self.tiles.get(&(level, index)).cloned())
+        }
+    }
+
+    impl LogStorage for Mem {
+        fn backend(&self) -> &'static str {
+            "memory"
+        }
+        fn sequence(
+            &self,
+            step: &mut dyn FnMut(u64, &dyn TileSource) -> Result<Sequenced, LogError>,
+        ) -> Result<Sequenced, LogError> {
+            let mut m = self.inner.lock().unwrap();
+            let seq = step(m.entries.len() as u64, &*m)?;
+            m.entries.extend(seq.entries.iter().cloned());
+            for (l, i, d) in &seq.tiles {
+                m.tiles.insert((*l, *i), d.clone());
+            }
+            m.root = Some(seq.root);
+            Ok(seq)
+        }
+        fn tree(&self) -> Result<(u64, Hash), LogError> {
+            let m = self.inner.lock().unwrap();
+            Ok((
+                m.entries.len() as u64,
+                m.root.unwrap_or(tlog_tiles::EMPTY_HASH),
+            ))
+        }
+        fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, LogError> {
+            Ok(self.inner.lock().unwrap().entries[start as usize..end as usize].to_vec())
+        }
+        fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LogError> {
+            self.inner.lock().unwrap().tile(level, index)
+        }
+        fn checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, LogError> {
+            Ok(self.inner.lock().unwrap().checkpoint.clone())
+        }
+        fn put_checkpoint(&self, size: u64, signed: &[u8]) -> Result<(), LogError> {
+            let mut m = self.inner.lock().unwrap();
+            if m.checkpoint.as_ref().is_none_or(|(s, _)| *s <= size) {
+                m.checkpoint = Some((size, signed.to_vec()));
+            }
+            Ok(())
+        }
+        fn detail(&self, _: u64) -> Result<Option<Vec<u8>>, LogError> {
+            Ok(None)
+        }
+        fn expire_details(&self, _: i64) -> Result<u64, LogError> {
+            Ok(0)
+        }
+        fn erase_details(&self, _: &str, _: &str, _: u64) -> Result<u64, LogError> {
+            Ok(0)
+        }
+    }
+
+    /// A witness reached in process that is down for its first `down` calls.
+    #[derive(Debug)]
+    struct Flaky {
+        witness: Witness,
+        state: Mutex<Option<WitnessedTree>>,
+        down: usize,
+        calls: AtomicUsize,
+    }
+
+    impl Cosigner for Flaky {
+        fn witnesses(&self) -> usize {
+            1
+        }
+        fn cosign(
+            &self,
+            signed: &[u8],
+            size: u64,
+            proof_from: &(dyn Fn(u64) -> Result<Vec<Hash>, LogError> + Sync),
+        ) -> Vec<String> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.down {
+                return Vec::new();
+            }
+            let mut state = self.state.lock().unwrap();
+            let old = state.map_or(0, |t| t.size);
+            let proof = if old == 0 || old == size {
+                Vec::new()
+            } else {
+                proof_from(old).unwrap()
+            };
+            let req = AddCheckpoint {
+                old_size: old,
+                proof,
+                checkpoint: signed.to_vec(),
+            };
+            let ok = self
+                .witness
+                .add_checkpoint(&req, *state, 1_700_000_000)
+                .unwrap();
+            *state = Some(ok.tree);
+            vec![ok.signature_lines]
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_the_witness_missed_is_offered_again() {
+        let key = NoteKey::from_seed("example.com/log", KeyKind::Log, &[1; 32]).unwrap();
+        let wkey = NoteKey::from_seed("w.example", KeyKind::Witness, &[2; 32]).unwrap();
+        let policy = TrustPolicy {
+            log: VKey::parse(&key.vkey()).unwrap(),
+            witnesses: vec![VKey::parse(&wkey.vkey()).unwrap()],
+            quorum: 1,
+        };
+        let flaky = Arc::new(Flaky {
+            witness: Witness::new(wkey, vec![VKey::parse(&key.vkey()).unwrap()]),
+            state: Mutex::new(None),
+            down: 1,
+            calls: AtomicUsize::new(0),
+        });
+        let log = Log::open(
+            Arc::new(Mem::default()),
+            key,
+            LogOptions {
+                checkpoint_interval: Duration::from_millis(20),
+                witness_retry: Duration::from_millis(100),
+                cosigner: Some(flaky.clone()),
+                ..LogOptions::default()
+            },
+        )
+        .unwrap();
+        for i in 0..5 {
+            log.append(&Event::new(i, "t", "a", "search")).unwrap();
+        }
+        // The witness is down for the first checkpoint of size 5, and the
+        // tree does not grow: a cosigned checkpoint of size 5 can only come
+        // from the publisher offering it again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let cp = log.checkpoint().unwrap();
+            if let Ok(v) = policy.verify(&cp) {
+                assert_eq!(v.size, 5);
+                assert!(flaky.calls.load(Ordering::SeqCst) >= 2);
+                break;
+            }
+            assert!(Instant::now() < deadline, "never re-offered");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // New entries get cosigned checkpoints with a consistency proof.
+        for i in 5..300 {
+            log.append(&Event::new(i, "t", "a", "search")).unwrap();
+        }
+        let cp = log.publish().unwrap();
+        assert_eq!(policy.verify(&cp).unwrap().size, 300);
+    }
 }
