@@ -316,17 +316,9 @@ impl HttpCosigner {
                     "the witness has cosigned size {old}, larger than the log's {size}: possible rollback"
                 ));
             }
-            let proof = if old == 0 || old == size {
-                Vec::new()
-            } else {
-                proof_from(old).map_err(|e| e.to_string())?
-            };
-            let body = AddCheckpoint {
-                old_size: old,
-                proof,
-                checkpoint: signed.to_vec(),
-            }
-            .encode();
+            let body = AddCheckpoint::from_log(old, size, signed, proof_from)
+                .map_err(|e| e.to_string())?
+                .encode();
             let mut resp = self
                 .agent
                 .post(&format!("{}/add-checkpoint", w.url))

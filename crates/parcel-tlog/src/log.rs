@@ -737,16 +737,7 @@ mod tests {
             }
             let mut state = self.state.lock().unwrap();
             let old = state.map_or(0, |t| t.size);
-            let proof = if old == 0 || old == size {
-                Vec::new()
-            } else {
-                proof_from(old).unwrap()
-            };
-            let req = AddCheckpoint {
-                old_size: old,
-                proof,
-                checkpoint: signed.to_vec(),
-            };
+            let req = AddCheckpoint::from_log(old, size, signed, proof_from).unwrap();
             let ok = self
                 .witness
                 .add_checkpoint(&req, *state, 1_700_000_000)

@@ -110,6 +110,27 @@ impl AddCheckpoint {
         })
     }
 
+    /// The request a log sends a witness that last cosigned size `old`:
+    /// no proof from nothing or to the same size, else a consistency proof
+    /// from `old` to `size`.
+    pub fn from_log(
+        old: u64,
+        size: u64,
+        signed: &[u8],
+        proof_from: &dyn Fn(u64) -> Result<Vec<Hash>, LogError>,
+    ) -> Result<Self, LogError> {
+        let proof = if old == 0 || old == size {
+            Vec::new()
+        } else {
+            proof_from(old)?
+        };
+        Ok(Self {
+            old_size: old,
+            proof,
+            checkpoint: signed.to_vec(),
+        })
+    }
+
     /// The request body (what a log sends).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = format!("old {}\n", self.old_size).into_bytes();
