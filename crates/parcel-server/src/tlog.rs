@@ -67,41 +67,44 @@ async fn vkey(State(state): State<AppState>) -> Response {
 }
 
 async fn checkpoint(State(state): State<AppState>) -> Response {
-    let Some(log) = log_of(&state) else {
-        return no_log();
-    };
-    match tokio::task::spawn_blocking(move || log.checkpoint()).await {
-        Ok(Ok(cp)) => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            cp,
-        )
-            .into_response(),
-        Ok(Err(e)) => log_error(&e),
-        Err(_) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "worker failed\n".to_owned(),
-        ),
-    }
+    // A new checkpoint replaces this one every second or so.
+    read_log(&state, "text/plain; charset=utf-8", "no-cache", |log| {
+        log.checkpoint()
+    })
+    .await
 }
 
 async fn tile(State(state): State<AppState>, UrlPath(rest): UrlPath<String>) -> Response {
-    let Some(log) = log_of(&state) else {
-        return no_log();
-    };
     let path = match TilePath::parse(&format!("tile/{rest}")) {
         Ok(p) => p,
         Err(e) => return text(StatusCode::NOT_FOUND, format!("{e}\n")),
     };
-    match tokio::task::spawn_blocking(move || log.read(&path)).await {
+    // A tile or bundle at a given width never changes once it exists.
+    read_log(
+        &state,
+        "application/octet-stream",
+        "public, max-age=31536000, immutable",
+        move |log| log.read(&path),
+    )
+    .await
+}
+
+/// Runs a blocking read of the log and serves its bytes.
+async fn read_log(
+    state: &AppState,
+    content_type: &'static str,
+    cache_control: &'static str,
+    read: impl FnOnce(&Log) -> Result<Vec<u8>, LogError> + Send + 'static,
+) -> Response {
+    let Some(log) = log_of(state) else {
+        return no_log();
+    };
+    match tokio::task::spawn_blocking(move || read(&log)).await {
         Ok(Ok(bytes)) => (
             StatusCode::OK,
             [
-                (header::CONTENT_TYPE, "application/octet-stream"),
-                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, cache_control),
             ],
             bytes,
         )
