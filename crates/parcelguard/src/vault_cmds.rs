@@ -151,7 +151,13 @@ pub(crate) fn serve_until_signal(
             .await
             .with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr()?;
-        writeln!(io::stdout().lock(), "{}", banner(local))?;
+        // The banner is for whoever started us; a stdout they closed after
+        // reading the first line is no reason to stop serving.
+        let mut out = io::stdout().lock();
+        if let Err(e) = writeln!(out, "{}", banner(local)).and_then(|()| out.flush()) {
+            tracing::warn!(error = %e, "could not print the start-up banner");
+        }
+        drop(out);
         let task = started();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
