@@ -7,14 +7,14 @@ use std::collections::HashMap;
 
 use parcel_vault::model::{MaskedView, Party, ShipmentRecord, Status};
 use parcel_vault::store::{
-    ApiKeyRecord, AuditEvent, InsertOutcome, Principal, SealedShipment, Store, StoreError, StoreTx,
-    StoredUpdate, WrappedKey,
+    ApiKeyRecord, AuditEvent, BreakGlass, InsertOutcome, Principal, QuotaWindow, SealedShipment,
+    Store, StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
 };
 use postgres::NoTls;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS};
+use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access};
 use crate::{number_params, parse_masked, parse_party, parse_status};
 
 type Manager = PostgresConnectionManager<NoTls>;
@@ -557,4 +557,201 @@ impl Store for PgStore {
         };
         Ok(Some((key, principal)))
     }
+
+    fn get_principal(&self, tenant: &str, id: &str) -> Result<Option<Principal>, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = number_params(&format!("{} WHERE tenant = ? AND id = ?", access::PRINCIPAL));
+        conn.query_opt(&sql, &[&tenant, &id])
+            .map_err(err)?
+            .map(|r| principal_from(&r))
+            .transpose()
+    }
+
+    fn list_principals(&self, tenant: &str) -> Result<Vec<Principal>, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = number_params(&format!("{} WHERE tenant = ? ORDER BY id", access::PRINCIPAL));
+        conn.query(&sql, &[&tenant])
+            .map_err(err)?
+            .iter()
+            .map(principal_from)
+            .collect()
+    }
+
+    fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = number_params(&format!(
+            "{} WHERE tenant = ? ORDER BY created_at, id",
+            access::API_KEY
+        ));
+        conn.query(&sql, &[&tenant])
+            .map_err(err)?
+            .iter()
+            .map(|r| {
+                Ok(ApiKeyRecord {
+                    id: r.try_get(0).map_err(err)?,
+                    tenant: r.try_get(1).map_err(err)?,
+                    principal: r.try_get(2).map_err(err)?,
+                    hash: r.try_get(3).map_err(err)?,
+                    created_at: r.try_get(4).map_err(err)?,
+                    expires_at: r.try_get(5).map_err(err)?,
+                    revoked_at: r.try_get(6).map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    fn revoke_api_key(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = conn
+            .execute(&number_params(access::REVOKE_KEY), &[&at, &tenant, &id])
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn take_quota(
+        &self,
+        tenant: &str,
+        principal: &str,
+        windows: &[QuotaWindow],
+    ) -> Result<Option<usize>, StoreError> {
+        if let Some(i) = windows.iter().position(|w| w.limit <= 0) {
+            return Ok(Some(i));
+        }
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(err)?;
+        // Counters are not worth a WAL flush per reveal; the row lock of
+        // ON CONFLICT DO UPDATE still makes each increment atomic across
+        // servers (READ COMMITTED re-checks the WHERE on the newest row).
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(err)?;
+        let sql = number_params(access::TAKE_QUOTA);
+        for (i, w) in windows.iter().enumerate() {
+            let row = tx
+                .query_opt(&sql, &[&tenant, &principal, &w.secs, &w.start, &w.limit])
+                .map_err(err)?;
+            if row.is_none() {
+                return Ok(Some(i));
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(None)
+    }
+
+    fn prune_quota(&self, before: i64) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(&number_params(access::PRUNE_QUOTA), &[&before])
+            .map_err(err)
+    }
+
+    fn put_ticket(&self, t: &Ticket) -> Result<InsertOutcome, StoreError> {
+        let mut conn = self.conn()?;
+        let n = conn
+            .execute(
+                &number_params(access::PUT_TICKET),
+                &[&t.tenant, &t.id, &t.waybill_no, &t.opened_by, &t.opened_at, &t.closed_at],
+            )
+            .map_err(err)?;
+        Ok(if n == 1 {
+            InsertOutcome::Inserted
+        } else {
+            InsertOutcome::Duplicate
+        })
+    }
+
+    fn get_ticket(&self, tenant: &str, id: &str) -> Result<Option<Ticket>, StoreError> {
+        let mut conn = self.conn()?;
+        let Some(r) = conn
+            .query_opt(&number_params(access::TICKET), &[&tenant, &id])
+            .map_err(err)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Ticket {
+            tenant: r.try_get(0).map_err(err)?,
+            id: r.try_get(1).map_err(err)?,
+            waybill_no: r.try_get(2).map_err(err)?,
+            opened_by: r.try_get(3).map_err(err)?,
+            opened_at: r.try_get(4).map_err(err)?,
+            closed_at: r.try_get(5).map_err(err)?,
+        }))
+    }
+
+    fn put_break_glass(&self, b: &BreakGlass) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            &number_params(access::PUT_BREAK_GLASS),
+            &[
+                &b.tenant,
+                &b.id,
+                &b.requester,
+                &b.waybill_no,
+                &b.party,
+                &b.field,
+                &b.justification,
+                &b.created_at,
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn get_break_glass(&self, tenant: &str, id: &str) -> Result<Option<BreakGlass>, StoreError> {
+        let mut conn = self.conn()?;
+        let Some(r) = conn
+            .query_opt(&number_params(access::BREAK_GLASS), &[&tenant, &id])
+            .map_err(err)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(BreakGlass {
+            tenant: r.try_get(0).map_err(err)?,
+            id: r.try_get(1).map_err(err)?,
+            requester: r.try_get(2).map_err(err)?,
+            waybill_no: r.try_get(3).map_err(err)?,
+            party: r.try_get(4).map_err(err)?,
+            field: r.try_get(5).map_err(err)?,
+            justification: r.try_get(6).map_err(err)?,
+            created_at: r.try_get(7).map_err(err)?,
+            approved_by: r.try_get(8).map_err(err)?,
+            approved_at: r.try_get(9).map_err(err)?,
+            used_at: r.try_get(10).map_err(err)?,
+        }))
+    }
+
+    fn approve_break_glass(
+        &self,
+        tenant: &str,
+        id: &str,
+        approver: &str,
+        at: i64,
+        not_before: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = conn
+            .execute(
+                &number_params(access::APPROVE_BREAK_GLASS),
+                &[&approver, &at, &tenant, &id, &approver, &not_before],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn use_break_glass(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = conn
+            .execute(&number_params(access::USE_BREAK_GLASS), &[&at, &tenant, &id])
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+}
+
+fn principal_from(r: &postgres::Row) -> Result<Principal, StoreError> {
+    Ok(Principal {
+        tenant: r.try_get(0).map_err(err)?,
+        id: r.try_get(1).map_err(err)?,
+        role: r.try_get(2).map_err(err)?,
+        station: r.try_get(3).map_err(err)?,
+        status: r.try_get(4).map_err(err)?,
+        created_at: r.try_get(5).map_err(err)?,
+    })
 }

@@ -3,7 +3,8 @@
 //! `BYTEA`), so the SQL is written once with a `{blob}` placeholder.
 
 /// `(version, description, SQL)`; never edit a released entry, add one.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
     1,
     "vault tables",
     r#"
@@ -87,7 +88,46 @@ CREATE TABLE audit_events (
     detail      TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "reveal quotas, tickets, break-glass requests",
+        r#"
+CREATE TABLE reveal_quota (
+    tenant       TEXT NOT NULL,
+    principal    TEXT NOT NULL,
+    window_secs  BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    count        BIGINT NOT NULL,
+    PRIMARY KEY (tenant, principal, window_secs, window_start)
+);
+CREATE INDEX reveal_quota_start ON reveal_quota (window_start);
+CREATE TABLE tickets (
+    tenant      TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    waybill_no  TEXT NOT NULL,
+    opened_by   TEXT NOT NULL,
+    opened_at   BIGINT NOT NULL,
+    closed_at   BIGINT,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE break_glass (
+    tenant        TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    requester     TEXT NOT NULL,
+    waybill_no    TEXT NOT NULL,
+    party         TEXT NOT NULL,
+    field         TEXT NOT NULL,
+    justification TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    approved_by   TEXT,
+    approved_at   BIGINT,
+    used_at       BIGINT,
+    PRIMARY KEY (tenant, id)
+);
+"#,
+    ),
+];
 
 /// The SQL of a migration for one backend.
 pub(crate) fn render(sql: &str, postgres: bool) -> String {
@@ -137,4 +177,31 @@ pub(crate) fn party_columns(party: parcel_vault::model::Party) -> &'static [&'st
         parcel_vault::model::Party::Sender => &SLOT_COLUMNS[..4],
         parcel_vault::model::Party::Recipient => &SLOT_COLUMNS[4..],
     }
+}
+
+/// SQL of the access-control tables, written once with `?` placeholders
+/// (PostgreSQL's `$n` come from `number_params`).
+pub(crate) mod access {
+    /// Columns of a principal, in `principal_from` order.
+    pub(crate) const PRINCIPAL: &str =
+        "SELECT tenant, id, role, station, status, created_at FROM principals";
+    /// Columns of an API key.
+    pub(crate) const API_KEY: &str = "SELECT id, tenant, principal, hash, created_at, expires_at, revoked_at FROM api_keys";
+    pub(crate) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = ? WHERE tenant = ? AND id = ? AND revoked_at IS NULL";
+    /// One window's increment: no row comes back when the window is full.
+    pub(crate) const TAKE_QUOTA: &str = "INSERT INTO reveal_quota (tenant, principal, window_secs, window_start, count) VALUES (?, ?, ?, ?, 1) \
+        ON CONFLICT (tenant, principal, window_secs, window_start) DO UPDATE SET count = reveal_quota.count + 1 \
+        WHERE reveal_quota.count < ? RETURNING count";
+    pub(crate) const PRUNE_QUOTA: &str = "DELETE FROM reveal_quota WHERE window_start < ?";
+    pub(crate) const PUT_TICKET: &str = "INSERT INTO tickets (tenant, id, waybill_no, opened_by, opened_at, closed_at) VALUES (?, ?, ?, ?, ?, ?) \
+        ON CONFLICT (tenant, id) DO NOTHING";
+    pub(crate) const TICKET: &str = "SELECT tenant, id, waybill_no, opened_by, opened_at, closed_at FROM tickets WHERE tenant = ? AND id = ?";
+    pub(crate) const PUT_BREAK_GLASS: &str = "INSERT INTO break_glass (tenant, id, requester, waybill_no, party, field, justification, created_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    pub(crate) const BREAK_GLASS: &str = "SELECT tenant, id, requester, waybill_no, party, field, justification, created_at, approved_by, approved_at, used_at \
+        FROM break_glass WHERE tenant = ? AND id = ?";
+    pub(crate) const APPROVE_BREAK_GLASS: &str = "UPDATE break_glass SET approved_by = ?, approved_at = ? \
+        WHERE tenant = ? AND id = ? AND approved_by IS NULL AND requester <> ? AND created_at >= ?";
+    pub(crate) const USE_BREAK_GLASS: &str = "UPDATE break_glass SET used_at = ? \
+        WHERE tenant = ? AND id = ? AND approved_at IS NOT NULL AND used_at IS NULL";
 }

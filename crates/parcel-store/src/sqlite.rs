@@ -6,14 +6,14 @@ use std::path::Path;
 
 use parcel_vault::model::{Party, ShipmentRecord, Status};
 use parcel_vault::store::{
-    ApiKeyRecord, AuditEvent, InsertOutcome, Principal, SealedShipment, Store, StoreError, StoreTx,
-    StoredUpdate, WrappedKey,
+    ApiKeyRecord, AuditEvent, BreakGlass, InsertOutcome, Principal, QuotaWindow, SealedShipment,
+    Store, StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
 };
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{OptionalExtension as _, params};
 
-use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS};
+use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access};
 use crate::{parse_masked, parse_party, parse_status};
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -554,6 +554,226 @@ impl Store for SqliteStore {
         .optional()
         .map_err(err)
     }
+
+    fn get_principal(&self, tenant: &str, id: &str) -> Result<Option<Principal>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            &format!("{} WHERE tenant = ? AND id = ?", access::PRINCIPAL),
+            params![tenant, id],
+            principal_from,
+        )
+        .optional()
+        .map_err(err)
+    }
+
+    fn list_principals(&self, tenant: &str) -> Result<Vec<Principal>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(&format!("{} WHERE tenant = ? ORDER BY id", access::PRINCIPAL))
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![tenant], principal_from)
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "{} WHERE tenant = ? ORDER BY created_at, id",
+                access::API_KEY
+            ))
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![tenant], |r| {
+                Ok(ApiKeyRecord {
+                    id: r.get(0)?,
+                    tenant: r.get(1)?,
+                    principal: r.get(2)?,
+                    hash: r.get(3)?,
+                    created_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn revoke_api_key(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(access::REVOKE_KEY, params![at, tenant, id])
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn take_quota(
+        &self,
+        tenant: &str,
+        principal: &str,
+        windows: &[QuotaWindow],
+    ) -> Result<Option<usize>, StoreError> {
+        if let Some(i) = windows.iter().position(|w| w.limit <= 0) {
+            return Ok(Some(i));
+        }
+        let mut conn = self.conn()?;
+        // Counters are not worth an fsync per reveal: this connection
+        // commits them without waiting for the disk (WAL keeps them
+        // consistent), then goes back to FULL for everything else.
+        conn.execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(err)?;
+        let result = take_quota_tx(&mut conn, tenant, principal, windows);
+        conn.execute_batch("PRAGMA synchronous = FULL")
+            .map_err(err)?;
+        result
+    }
+
+    fn prune_quota(&self, before: i64) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(access::PRUNE_QUOTA, params![before])
+            .map_err(err)?;
+        Ok(n as u64)
+    }
+
+    fn put_ticket(&self, t: &Ticket) -> Result<InsertOutcome, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                access::PUT_TICKET,
+                params![t.tenant, t.id, t.waybill_no, t.opened_by, t.opened_at, t.closed_at],
+            )
+            .map_err(err)?;
+        Ok(if n == 1 {
+            InsertOutcome::Inserted
+        } else {
+            InsertOutcome::Duplicate
+        })
+    }
+
+    fn get_ticket(&self, tenant: &str, id: &str) -> Result<Option<Ticket>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(access::TICKET, params![tenant, id], |r| {
+            Ok(Ticket {
+                tenant: r.get(0)?,
+                id: r.get(1)?,
+                waybill_no: r.get(2)?,
+                opened_by: r.get(3)?,
+                opened_at: r.get(4)?,
+                closed_at: r.get(5)?,
+            })
+        })
+        .optional()
+        .map_err(err)
+    }
+
+    fn put_break_glass(&self, b: &BreakGlass) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            access::PUT_BREAK_GLASS,
+            params![
+                b.tenant,
+                b.id,
+                b.requester,
+                b.waybill_no,
+                b.party,
+                b.field,
+                b.justification,
+                b.created_at
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn get_break_glass(&self, tenant: &str, id: &str) -> Result<Option<BreakGlass>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(access::BREAK_GLASS, params![tenant, id], |r| {
+            Ok(BreakGlass {
+                tenant: r.get(0)?,
+                id: r.get(1)?,
+                requester: r.get(2)?,
+                waybill_no: r.get(3)?,
+                party: r.get(4)?,
+                field: r.get(5)?,
+                justification: r.get(6)?,
+                created_at: r.get(7)?,
+                approved_by: r.get(8)?,
+                approved_at: r.get(9)?,
+                used_at: r.get(10)?,
+            })
+        })
+        .optional()
+        .map_err(err)
+    }
+
+    fn approve_break_glass(
+        &self,
+        tenant: &str,
+        id: &str,
+        approver: &str,
+        at: i64,
+        not_before: i64,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                access::APPROVE_BREAK_GLASS,
+                params![approver, at, tenant, id, approver, not_before],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn use_break_glass(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(access::USE_BREAK_GLASS, params![at, tenant, id])
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+}
+
+fn principal_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Principal> {
+    Ok(Principal {
+        tenant: r.get(0)?,
+        id: r.get(1)?,
+        role: r.get(2)?,
+        station: r.get(3)?,
+        status: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+fn take_quota_tx(
+    conn: &mut rusqlite::Connection,
+    tenant: &str,
+    principal: &str,
+    windows: &[QuotaWindow],
+) -> Result<Option<usize>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err)?;
+    for (i, w) in windows.iter().enumerate() {
+        let counted: Option<i64> = tx
+            .prepare_cached(access::TAKE_QUOTA)
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![tenant, principal, w.secs, w.start, w.limit],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .map_err(err)?;
+        if counted.is_none() {
+            // Dropping the transaction rolls back the windows already counted.
+            return Ok(Some(i));
+        }
+    }
+    tx.commit().map_err(err)?;
+    Ok(None)
 }
 
 fn wrapped_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<WrappedKey> {

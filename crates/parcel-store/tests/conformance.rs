@@ -789,3 +789,168 @@ fn vault_over_pkcs11_round_trip_and_rotation() {
         1
     );
 }
+
+/// A second handle on the same database, as a second server process has.
+fn second_store(b: &Backend) -> Arc<dyn Store> {
+    match &b.raw {
+        Raw::Sqlite(path) => Arc::new(SqliteStore::open(path).unwrap()),
+        Raw::Pg(url, schema) => Arc::new(PgStore::open(url, Some(schema)).unwrap()),
+    }
+}
+
+#[test]
+fn reveal_quotas_are_exact_under_concurrency_across_servers() {
+    use parcel_vault::store::QuotaWindow;
+    for b in backends() {
+        let other = second_store(&b);
+        let hour = QuotaWindow {
+            secs: 3600,
+            start: NOW - NOW % 3600,
+            limit: 50,
+        };
+        let day = QuotaWindow {
+            secs: DAY,
+            start: NOW - NOW % DAY,
+            limit: 70,
+        };
+        // 8 threads on two "servers" race for 50 reveals in the hour.
+        let granted = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let store = if t % 2 == 0 { &b.store } else { &other };
+                let granted = &granted;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        if store
+                            .take_quota("acme", "E1", &[hour, day])
+                            .unwrap()
+                            .is_none()
+                        {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.into_inner(), 50, "{}", b.name);
+        // The hour is full; the refusal names it and counted nothing in the day.
+        assert_eq!(
+            b.store.take_quota("acme", "E1", &[hour, day]).unwrap(),
+            Some(0),
+            "{}",
+            b.name
+        );
+        // Next hour: 20 more fit before the day's 70 is reached.
+        let next = QuotaWindow {
+            start: hour.start + 3600,
+            ..hour
+        };
+        let mut more = 0;
+        while b.store.take_quota("acme", "E1", &[next, day]).unwrap().is_none() {
+            more += 1;
+        }
+        assert_eq!(more, 20, "{}", b.name);
+        assert_eq!(
+            b.store.take_quota("acme", "E1", &[next, day]).unwrap(),
+            Some(1),
+            "{}",
+            b.name
+        );
+        // Another principal and a zero limit.
+        assert_eq!(b.store.take_quota("acme", "E2", &[hour]).unwrap(), None);
+        let zero = QuotaWindow { limit: 0, ..hour };
+        assert_eq!(b.store.take_quota("acme", "E3", &[zero]).unwrap(), Some(0));
+        assert!(b.store.prune_quota(hour.start + 1).unwrap() >= 2, "{}", b.name);
+    }
+}
+
+#[test]
+fn principals_keys_tickets_and_break_glass() {
+    use parcel_vault::store::{ApiKeyRecord, BreakGlass, InsertOutcome, Principal, Ticket};
+    for b in backends() {
+        let s = &b.store;
+        for (id, role) in [("E1", "courier"), ("A1", "admin"), ("A2", "admin")] {
+            s.put_principal(&Principal {
+                tenant: "acme".into(),
+                id: id.into(),
+                role: role.into(),
+                station: Some("S01".into()),
+                status: "active".into(),
+                created_at: NOW,
+            })
+            .unwrap();
+        }
+        let list: Vec<String> = s
+            .list_principals("acme")
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(list, ["A1", "A2", "E1"], "{}", b.name);
+        assert_eq!(
+            s.get_principal("acme", "E1").unwrap().unwrap().station.as_deref(),
+            Some("S01")
+        );
+        assert!(s.get_principal("beta", "E1").unwrap().is_none());
+        let key = ApiKeyRecord {
+            id: "k_1".into(),
+            tenant: "acme".into(),
+            principal: "E1".into(),
+            hash: vec![7; 32],
+            created_at: NOW,
+            expires_at: None,
+            revoked_at: None,
+        };
+        s.put_api_key(&key).unwrap();
+        assert_eq!(s.list_api_keys("acme").unwrap(), [key.clone()]);
+        assert!(!s.revoke_api_key("beta", "k_1", NOW).unwrap(), "{}", b.name);
+        assert!(s.revoke_api_key("acme", "k_1", NOW).unwrap());
+        assert!(!s.revoke_api_key("acme", "k_1", NOW).unwrap(), "twice");
+        assert_eq!(s.list_api_keys("acme").unwrap()[0].revoked_at, Some(NOW));
+
+        let t = Ticket {
+            tenant: "acme".into(),
+            id: "T1".into(),
+            waybill_no: "SF1".into(),
+            opened_by: "crm".into(),
+            opened_at: NOW,
+            closed_at: None,
+        };
+        assert_eq!(s.put_ticket(&t).unwrap(), InsertOutcome::Inserted);
+        assert_eq!(s.put_ticket(&t).unwrap(), InsertOutcome::Duplicate);
+        assert_eq!(s.get_ticket("acme", "T1").unwrap(), Some(t));
+        assert_eq!(s.get_ticket("beta", "T1").unwrap(), None);
+
+        let bg = BreakGlass {
+            id: "bg1".into(),
+            tenant: "acme".into(),
+            requester: "A1".into(),
+            waybill_no: "SF1".into(),
+            party: "recipient".into(),
+            field: "phone".into(),
+            justification: "fraud report 42".into(),
+            created_at: NOW,
+            approved_by: None,
+            approved_at: None,
+            used_at: None,
+        };
+        s.put_break_glass(&bg).unwrap();
+        assert!(!s.use_break_glass("acme", "bg1", NOW).unwrap(), "unapproved");
+        assert!(
+            !s.approve_break_glass("acme", "bg1", "A1", NOW, NOW - 900).unwrap(),
+            "self-approval"
+        );
+        assert!(
+            !s.approve_break_glass("acme", "bg1", "A2", NOW + 901, NOW + 1).unwrap(),
+            "too late"
+        );
+        assert!(s.approve_break_glass("acme", "bg1", "A2", NOW + 60, NOW - 840).unwrap());
+        assert!(!s.approve_break_glass("acme", "bg1", "A2", NOW + 61, NOW - 840).unwrap());
+        assert!(s.use_break_glass("acme", "bg1", NOW + 70).unwrap());
+        assert!(!s.use_break_glass("acme", "bg1", NOW + 71).unwrap(), "once");
+        let got = s.get_break_glass("acme", "bg1").unwrap().unwrap();
+        assert_eq!(got.approved_by.as_deref(), Some("A2"));
+        assert_eq!(got.used_at, Some(NOW + 70));
+        assert!(!format!("{got:?}").contains("fraud"), "justification in Debug");
+    }
+}

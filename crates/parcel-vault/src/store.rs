@@ -155,6 +155,77 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// One reveal-quota window: at most `limit` reveals by a principal in the
+/// window of `secs` seconds starting at `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaWindow {
+    /// Window length (3600, 86400).
+    pub secs: i64,
+    /// Window start (Unix seconds, a multiple of `secs`).
+    pub start: i64,
+    /// Reveals allowed in the window.
+    pub limit: i64,
+}
+
+/// A customer-service or legal ticket about one shipment, registered by
+/// the ticketing system (or an admin) so that reveals can cite it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    /// Tenant.
+    pub tenant: String,
+    /// Ticket id in the ticketing system.
+    pub id: String,
+    /// The shipment it is about.
+    pub waybill_no: String,
+    /// Who registered it.
+    pub opened_by: String,
+    /// When.
+    pub opened_at: i64,
+    /// When it was closed (no more reveals under it).
+    pub closed_at: Option<i64>,
+}
+
+/// A break-glass request: an admin's reveal outside policy, which a second
+/// admin must approve before it can be used, once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BreakGlass {
+    /// Request id.
+    pub id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// The admin who asked.
+    pub requester: String,
+    /// Shipment.
+    pub waybill_no: String,
+    /// `sender` or `recipient`.
+    pub party: String,
+    /// Field.
+    pub field: String,
+    /// The written justification (free text; kept in the store only).
+    pub justification: String,
+    /// When it was asked.
+    pub created_at: i64,
+    /// The approving admin.
+    pub approved_by: Option<String>,
+    /// When it was approved.
+    pub approved_at: Option<i64>,
+    /// When its one reveal happened.
+    pub used_at: Option<i64>,
+}
+
+impl fmt::Debug for BreakGlass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The justification may name people: never in debug output.
+        f.debug_struct("BreakGlass")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("requester", &self.requester)
+            .field("waybill_no", &self.waybill_no)
+            .field("approved_by", &self.approved_by)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A batch of inserts in one transaction. Dropping it without
 /// [`StoreTx::commit`] rolls everything back.
 pub trait StoreTx {
@@ -240,4 +311,45 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     /// Finds an API key by the hash of its secret, with its principal.
     fn find_api_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, Principal)>, StoreError>;
+    /// One principal.
+    fn get_principal(&self, tenant: &str, id: &str) -> Result<Option<Principal>, StoreError>;
+    /// Every principal of a tenant, by id.
+    fn list_principals(&self, tenant: &str) -> Result<Vec<Principal>, StoreError>;
+    /// Every API key of a tenant (hashes only), oldest first.
+    fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Revokes a key; returns whether it existed and was live.
+    fn revoke_api_key(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError>;
+    /// Counts one reveal against every window, atomically: either each
+    /// window had room and is incremented, or nothing changes and the index
+    /// of the first full window is returned. Safe with several processes
+    /// on one database. Counters may lose the last increments in a power
+    /// failure (they commit without waiting for the disk).
+    fn take_quota(
+        &self,
+        tenant: &str,
+        principal: &str,
+        windows: &[QuotaWindow],
+    ) -> Result<Option<usize>, StoreError>;
+    /// Deletes quota windows that started before `before`.
+    fn prune_quota(&self, before: i64) -> Result<u64, StoreError>;
+    /// Registers a ticket; a ticket id already used is a duplicate.
+    fn put_ticket(&self, ticket: &Ticket) -> Result<InsertOutcome, StoreError>;
+    /// One ticket.
+    fn get_ticket(&self, tenant: &str, id: &str) -> Result<Option<Ticket>, StoreError>;
+    /// Stores a new break-glass request.
+    fn put_break_glass(&self, request: &BreakGlass) -> Result<(), StoreError>;
+    /// One break-glass request.
+    fn get_break_glass(&self, tenant: &str, id: &str) -> Result<Option<BreakGlass>, StoreError>;
+    /// Approves a request if it is unapproved, was made at or after
+    /// `not_before`, and `approver` is not its requester.
+    fn approve_break_glass(
+        &self,
+        tenant: &str,
+        id: &str,
+        approver: &str,
+        at: i64,
+        not_before: i64,
+    ) -> Result<bool, StoreError>;
+    /// Marks an approved request used, once; returns whether this call did.
+    fn use_break_glass(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError>;
 }
