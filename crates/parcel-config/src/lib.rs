@@ -44,6 +44,123 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[tlog]`: the transparency log.
     pub tlog: TlogConfig,
+    /// `[reveal]`: purpose-bound reveal (policies, grace period, quotas).
+    pub reveal: RevealConfig,
+    /// `[auth]`: single sign-on (OIDC) next to API keys.
+    pub auth: AuthConfig,
+}
+
+/// `[reveal]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RevealConfig {
+    /// Directory of `.cedar` policy files; empty (default) uses the built-in
+    /// set (`policies/reveal.cedar`). Env: `PARCELGUARD_REVEAL_POLICY_DIR`.
+    pub policy_dir: String,
+    /// Seconds after delivery or return that reveals stay possible.
+    /// Default 86400. Env: `PARCELGUARD_REVEAL_GRACE_SECS`.
+    pub grace_secs: u64,
+    /// Seconds a second admin has to approve a break-glass request, and the
+    /// requester then has to use it. Default 900.
+    /// Env: `PARCELGUARD_REVEAL_BREAK_GLASS_SECS`.
+    pub break_glass_secs: u64,
+    /// Reveals each principal may make per hour and per day, by role.
+    pub quota: QuotaConfig,
+}
+
+impl Default for RevealConfig {
+    fn default() -> Self {
+        Self {
+            policy_dir: String::new(),
+            grace_secs: 86_400,
+            break_glass_secs: 900,
+            quota: QuotaConfig::default(),
+        }
+    }
+}
+
+/// `[reveal.quota]`: per-principal reveal quotas by role. A courier's day
+/// is about 150 deliveries, a phone call and perhaps an address each.
+/// Env: `PARCELGUARD_REVEAL_QUOTA_<KEY>` (e.g. `…_COURIER_PER_DAY`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Default 80.
+    pub courier_per_hour: u64,
+    /// Default 400.
+    pub courier_per_day: u64,
+    /// Default 40.
+    pub customer_service_per_hour: u64,
+    /// Default 200.
+    pub customer_service_per_day: u64,
+    /// Default 30.
+    pub station_manager_per_hour: u64,
+    /// Default 120.
+    pub station_manager_per_day: u64,
+    /// Default 10.
+    pub admin_per_hour: u64,
+    /// Default 40.
+    pub admin_per_day: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            courier_per_hour: 80,
+            courier_per_day: 400,
+            customer_service_per_hour: 40,
+            customer_service_per_day: 200,
+            station_manager_per_hour: 30,
+            station_manager_per_day: 120,
+            admin_per_hour: 10,
+            admin_per_day: 40,
+        }
+    }
+}
+
+impl QuotaConfig {
+    /// `(per hour, per day)` for a role; 0 for roles that never reveal.
+    pub fn for_role(&self, role: &str) -> (u64, u64) {
+        match role {
+            "courier" => (self.courier_per_hour, self.courier_per_day),
+            "customer_service" => (self.customer_service_per_hour, self.customer_service_per_day),
+            "station_manager" => (self.station_manager_per_hour, self.station_manager_per_day),
+            "admin" => (self.admin_per_hour, self.admin_per_day),
+            _ => (0, 0),
+        }
+    }
+}
+
+/// `[auth]` section: OIDC tokens from the company's single sign-on, mapped
+/// to principals by a claim. Off while `jwks` is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The identity provider's key set: a file path or an `https://` URL.
+    /// Env: `PARCELGUARD_AUTH_JWKS`.
+    pub jwks: String,
+    /// Required `iss`. Env: `PARCELGUARD_AUTH_ISSUER`.
+    pub issuer: String,
+    /// Required `aud`. Default `parcelguard`. Env: `PARCELGUARD_AUTH_AUDIENCE`.
+    pub audience: String,
+    /// Claim holding the principal id. Default `sub`.
+    /// Env: `PARCELGUARD_AUTH_CLAIM`.
+    pub claim: String,
+    /// Clock skew allowed on `exp`/`nbf`, seconds. Default 60.
+    /// Env: `PARCELGUARD_AUTH_LEEWAY_SECS`.
+    pub leeway_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwks: String::new(),
+            issuer: String::new(),
+            audience: "parcelguard".to_owned(),
+            claim: "sub".to_owned(),
+            leeway_secs: 60,
+        }
+    }
 }
 
 /// `[database]` section.
@@ -230,6 +347,8 @@ impl Default for Config {
             vault: VaultConfig::default(),
             server: ServerConfig::default(),
             tlog: TlogConfig::default(),
+            reveal: RevealConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

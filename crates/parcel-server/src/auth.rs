@@ -131,6 +131,21 @@ impl AuthCache {
         }
         map.insert(key, (principal.clone(), Instant::now()));
     }
+
+    /// Drops every cached key of one principal (after a suspension or a
+    /// role change), so the change applies to its next request here.
+    pub fn forget_principal(&self, tenant: &str, id: &str) {
+        let mut map = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, (p, _)| !(p.tenant == tenant && p.id == id));
+    }
+
+    /// Drops everything (after a key is revoked).
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
 //! parcelguard's HTTP API. The only crate that knows HTTP and the JSON wire
 //! types; everything it does goes through [`parcel_vault::Vault`].
 //!
-//! Every request is authenticated with an API key. Until Cedar policies
-//! arrive, each endpoint names the roles allowed to call it (see
-//! [`Action::allowed`]). Errors always have the shape
-//! `{"error": {"code", "message", "field"}}` and never echo input values.
+//! Every request is authenticated with an API key (or, with single sign-on
+//! configured, an OIDC token). Plaintext leaves only through
+//! `POST /v1/reveal`, decided by Cedar policies ([`access`]); the other
+//! endpoints name the roles allowed to call them ([`Action::allowed`]).
+//! Errors always have the shape `{"error": {"code", "message", "field"}}`
+//! and never echo input values.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod auth;
+pub mod oidc;
 pub mod tlog;
 mod wire;
 
@@ -17,7 +21,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use parcel_vault::crypto::BlindKind;
 use parcel_vault::model::{NewShipment, ShipmentPatch};
@@ -38,14 +42,18 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// Recently verified API keys.
     pub auth_cache: Arc<auth::AuthCache>,
+    /// Reveal policies, quotas and break-glass settings.
+    pub access: Arc<access::Access>,
 }
 
 impl AppState {
-    /// State over `vault` with an empty authentication cache.
-    pub fn new(vault: Arc<Vault>) -> Self {
+    /// State over `vault`, deciding reveals with `access`, with an empty
+    /// authentication cache.
+    pub fn new(vault: Arc<Vault>, access: access::Access) -> Self {
         Self {
             vault,
             auth_cache: Arc::new(auth::AuthCache::default()),
+            access: Arc::new(access),
         }
     }
 }
@@ -65,6 +73,16 @@ pub enum Action {
     Erase,
     /// Fetch a transparency-log receipt.
     Receipt,
+    /// Ask for plaintext (the policies decide; every principal may ask).
+    Reveal,
+    /// Register a ticket about a shipment.
+    Ticket,
+    /// Request or approve a break-glass reveal.
+    BreakGlass,
+    /// Manage principals, API keys and policy reloads.
+    ManagePrincipals,
+    /// Read the policy set in force.
+    ReadPolicies,
 }
 
 impl Action {
@@ -86,7 +104,10 @@ impl Action {
             Action::Erase => role == "admin",
             // Entries hold no personal data; every principal may check the
             // receipts of its own tenant (the handler scopes them).
-            Action::Receipt => true,
+            Action::Receipt | Action::Reveal => true,
+            Action::Ticket => matches!(role, "admin" | "service"),
+            Action::BreakGlass | Action::ManagePrincipals => role == "admin",
+            Action::ReadPolicies => matches!(role, "admin" | "security_auditor"),
         }
     }
 }
@@ -100,6 +121,23 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/shipments/{waybill_no}", get(read).patch(update))
         .route("/v1/persons", delete(erase))
         .route("/v1/log/receipt/{index}", get(receipt))
+        .route("/v1/reveal", post(access::reveal))
+        .route("/v1/tickets", post(access::create_ticket))
+        .route("/v1/break-glass", post(access::request_break_glass))
+        .route(
+            "/v1/break-glass/{id}/approve",
+            post(access::approve_break_glass),
+        )
+        .route(
+            "/v1/principals",
+            get(access::list_principals).post(access::create_principal),
+        )
+        .route("/v1/principals/{id}", patch(access::update_principal))
+        .route("/v1/principals/{id}/keys", post(access::create_key))
+        .route("/v1/keys", get(access::list_keys))
+        .route("/v1/keys/{id}", delete(access::revoke_key))
+        .route("/v1/policies", get(access::get_policies))
+        .route("/v1/policies/reload", post(access::reload_policies))
         .merge(tlog::routes())
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -155,12 +193,12 @@ async fn receipt(
     Ok(Json(r).into_response())
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Runs blocking vault work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -168,7 +206,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| ApiError::internal("worker failed"))?
 }
 
-async fn principal(
+pub(crate) async fn principal(
     state: &AppState,
     headers: &HeaderMap,
     action: Action,
@@ -204,7 +242,7 @@ async fn principal(
     Ok(p)
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         // serde_json's messages can quote the offending value: report only
         // where the problem is.

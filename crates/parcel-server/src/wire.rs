@@ -124,7 +124,7 @@ pub(crate) fn from_vault(e: VaultError) -> ApiError {
     }
 }
 
-fn rfc3339(unix: i64) -> Option<String> {
+pub(crate) fn rfc3339(unix: i64) -> Option<String> {
     let t = time::OffsetDateTime::from_unix_timestamp(unix).ok()?;
     t.format(&time::format_description::well_known::Rfc3339)
         .ok()

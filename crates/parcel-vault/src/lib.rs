@@ -6,6 +6,7 @@
 //! - [`mask`]: GB/T 41833-2022 masked views and profile checks.
 //! - [`crypto`]: AES-256-GCM field encryption, blind indexes, QR tokens.
 //! - [`store`]: the storage trait (SQLite and PostgreSQL live in `parcel-store`).
+//! - [`reveal`]: purpose-bound reveal (Cedar decision, quotas, log first).
 //! - [`Vault`]: the service tying them together with the key store: create,
 //!   search, update, erase, retention and key rotation.
 //!
@@ -18,6 +19,7 @@ pub mod crypto;
 mod error;
 pub mod mask;
 pub mod model;
+pub mod reveal;
 pub mod store;
 mod vault;
 

@@ -70,6 +70,9 @@ pub(crate) enum Command {
     /// The transparency log: its key, offline verification, receipts.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Reveal policies (Cedar): validate a directory, run test cases.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Run a witness that cosigns a log's checkpoints (C2SP tlog-witness).
     ///
     /// Run it in the witness operator's own data directory (after
@@ -191,6 +194,50 @@ pub(crate) enum KeysCommand {
     /// Purge shipments past retention and destroy data keys of closed
     /// periods that protect nothing else (crypto-shredding).
     PurgeExpired,
+    /// Make an API key for a principal (created first when --role is
+    /// given). The secret is shown once and stored only as a hash.
+    CreateApiKey {
+        /// Principal id (`E1001`, `order-system`).
+        #[arg(long)]
+        principal: String,
+        /// Create (or update) the principal with this role: courier,
+        /// station_manager, customer_service, security_auditor, admin, service.
+        #[arg(long)]
+        role: Option<String>,
+        /// The principal's station (station-bound roles).
+        #[arg(long)]
+        station: Option<String>,
+        /// Days until the key expires.
+        #[arg(long, default_value_t = 90)]
+        expires_in_days: i64,
+    },
+    /// Revoke an API key by its id (`k_…`).
+    Revoke {
+        /// The key id, as `keys list` shows it.
+        id: String,
+    },
+    /// List API keys (ids, owners, expiry; never secrets).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Parse the `.cedar` files of DIR and validate them strictly against
+    /// parcelguard's schema. Exit status 1 when any problem is found.
+    Validate {
+        /// Directory of `.cedar` files.
+        dir: PathBuf,
+    },
+    /// Run a file of request → expected decision cases against DIR's
+    /// policies. Exit status 1 when any case fails.
+    Test {
+        /// Directory of `.cedar` files.
+        dir: PathBuf,
+        /// The cases (TOML; see policies/cases.toml).
+        cases: PathBuf,
+    },
+    /// Print the Cedar schema the policies are validated against.
+    Schema,
 }
 
 #[derive(Debug, Subcommand)]

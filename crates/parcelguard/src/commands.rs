@@ -46,6 +46,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => crate::vault_cmds::import(&config, args),
         Command::Keys(cmd) => crate::vault_cmds::keys(&config, cmd),
         Command::Log(cmd) => crate::log_cmds::log(&config, cmd),
+        Command::Policy(cmd) => crate::access_cmds::policy(cmd),
         Command::Witness(args) => crate::log_cmds::witness(&config, args),
     }
 }

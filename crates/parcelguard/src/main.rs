@@ -1,6 +1,7 @@
 //! The `parcelguard` command line: parses arguments, loads configuration,
 //! sets up logging and dispatches to the subcommands in [`commands`].
 
+mod access_cmds;
 mod cli;
 mod commands;
 mod log_cmds;

@@ -174,17 +174,27 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let addr = listen_addr(&listen, args.insecure_listen)?;
     let vault = open_vault(config)?;
     let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
-    let app = parcel_server::router(parcel_server::AppState::new(vault.clone()), max_body);
+    let access = crate::access_cmds::access(config)?;
+    let version = access.engine.policies().version().to_owned();
+    // The policy set in force is on record before the first decision.
+    parcel_server::access::record_policy_version(&vault, "serve", None, &version)?;
+    let state = parcel_server::AppState::new(vault.clone(), access);
+    let access = state.access.clone();
+    let app = parcel_server::router(state, max_body);
     let backend = vault.store().backend();
     let retention_vault = vault.clone();
+    let reload_vault = vault.clone();
     serve_until_signal(
         addr,
         app,
         |local| {
-            tracing::info!(address = %local, backend, "serving");
+            tracing::info!(address = %local, backend, policy_version = %version, "serving");
             format!("parcelguard listening on http://{local}")
         },
-        || Some(tokio::spawn(retention_loop(retention_vault))),
+        || {
+            tokio::spawn(crate::access_cmds::reload_on_sighup(access, reload_vault));
+            Some(tokio::spawn(retention_loop(retention_vault)))
+        },
     )?;
     // In-flight requests are done: seal the log with a final checkpoint.
     if let Some(log) = vault.log() {
@@ -221,7 +231,14 @@ async fn retention_loop(vault: Arc<Vault>) {
     loop {
         tick.tick().await;
         let v = vault.clone();
-        match tokio::task::spawn_blocking(move || v.purge_expired("retention", now())).await {
+        let job = move || {
+            // Quota windows older than two days count nothing any more.
+            if let Err(e) = v.store().prune_quota(now() - 2 * 86_400) {
+                tracing::warn!(error = %e, "pruning reveal quotas failed");
+            }
+            v.purge_expired("retention", now())
+        };
+        match tokio::task::spawn_blocking(job).await {
             Ok(Err(e)) => tracing::error!(error = %e, "retention run failed"),
             Err(e) => tracing::error!(error = %e, "retention task failed"),
             Ok(Ok(_)) => {}
@@ -264,6 +281,38 @@ pub(crate) fn keys(config: &Config, cmd: KeysCommand) -> Result<ExitCode> {
             for k in r.keys_destroyed {
                 writeln!(out, "  destroyed data key {k}")?;
             }
+        }
+        KeysCommand::CreateApiKey {
+            principal,
+            role,
+            station,
+            expires_in_days,
+        } => {
+            drop(out);
+            crate::access_cmds::create_api_key(
+                config,
+                &vault,
+                &principal,
+                role.as_deref(),
+                station.as_deref(),
+                expires_in_days,
+            )?;
+        }
+        KeysCommand::Revoke { id } => {
+            let tenant = &config.vault.tenant;
+            if let Some(log) = vault.log() {
+                let event = parcel_tlog::Event::new(now() * 1000, tenant, "cli", "api_key_revoke")
+                    .with_detail("key", id.as_str());
+                log.append(&event)?;
+            }
+            if !vault.store().revoke_api_key(tenant, &id, now())? {
+                bail!("{id}: no such live key in tenant `{tenant}` (see `keys list`)");
+            }
+            writeln!(out, "revoked {id}; servers stop accepting it within 2 seconds")?;
+        }
+        KeysCommand::List => {
+            drop(out);
+            crate::access_cmds::list_keys(config, &vault)?;
         }
     }
     Ok(ExitCode::SUCCESS)
