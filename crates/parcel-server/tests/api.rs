@@ -21,12 +21,17 @@ use tower::ServiceExt as _;
 
 struct Api {
     app: axum::Router,
+    vault: Arc<Vault>,
     log_vkey: String,
     keys: std::collections::HashMap<&'static str, String>,
     _dir: tempfile::TempDir,
 }
 
 fn setup() -> Api {
+    setup_with(parcel_vault::reveal::RevealOptions::default())
+}
+
+fn setup_with(options: parcel_vault::reveal::RevealOptions) -> Api {
     let dir = tempfile::tempdir().unwrap();
     parcel_keys::init_local(dir.path()).unwrap();
     let store: Arc<dyn Store> =
@@ -60,21 +65,26 @@ fn setup() -> Api {
     store.put_tenant("acme", "Acme Express", 0).unwrap();
     store.put_tenant("beta", "Beta Logistics", 0).unwrap();
     let mut api_keys = std::collections::HashMap::new();
-    for (tenant, id, role, status) in [
-        ("acme", "A1", "admin", "active"),
-        ("acme", "S1", "service", "active"),
-        ("acme", "C1", "customer_service", "active"),
-        ("acme", "E1", "courier", "active"),
-        ("acme", "X1", "customer_service", "suspended"),
+    for (tenant, id, role, status, station) in [
+        ("acme", "A1", "admin", "active", None),
+        ("acme", "A2", "admin", "active", None),
+        ("acme", "S1", "service", "active", None),
+        ("acme", "C1", "customer_service", "active", None),
+        ("acme", "E1", "courier", "active", Some("S01")),
+        ("acme", "E2", "courier", "active", Some("S01")),
+        ("acme", "M1", "station_manager", "active", Some("S01")),
+        ("acme", "M7", "station_manager", "active", Some("S07")),
+        ("acme", "AU1", "security_auditor", "active", None),
+        ("acme", "X1", "customer_service", "suspended", None),
         // A courier of another tenant.
-        ("beta", "B1", "courier", "active"),
+        ("beta", "B1", "courier", "active", None),
     ] {
         store
             .put_principal(&Principal {
                 tenant: tenant.into(),
                 id: id.into(),
                 role: role.into(),
-                station: None,
+                station: station.map(Into::into),
                 status: status.into(),
                 created_at: 0,
             })
@@ -83,8 +93,12 @@ fn setup() -> Api {
         store.put_api_key(&key.record).unwrap();
         api_keys.insert(id, key.secret);
     }
+    let vault = Arc::new(vault);
+    let mut access = parcel_server::access::Access::builtin().unwrap();
+    access.options = options;
     Api {
-        app: router(AppState::new(Arc::new(vault)), 1 << 20),
+        app: router(AppState::new(vault.clone(), access), 1 << 20),
+        vault,
         log_vkey,
         keys: api_keys,
         _dir: dir,
@@ -405,4 +419,302 @@ async fn audited_actions_land_in_the_log_without_personal_data() {
     );
     let (s, _, _) = api.call(Some("E1"), "GET", "/v1/log/receipt/x", None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+/// Creates the shipment `waybill` (courier E1, destination S01) and moves
+/// it out for delivery with a window around now.
+async fn dispatched(api: &Api, waybill: &str) -> String {
+    let mut body = shipment(waybill, "13987654321");
+    body["destination_station"] = json!("S01");
+    let (s, created, text) = api.call(Some("S1"), "POST", "/v1/shipments", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{text}");
+    for status in ["picked_up", "in_transit", "out_for_delivery"] {
+        let (s, _, text) = api
+            .call(
+                Some("A1"),
+                "PATCH",
+                &format!("/v1/shipments/{waybill}"),
+                Some(json!({"status": status})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let window = json!({"delivery_window": {"start": fmt(now - time::Duration::hours(1)), "end": fmt(now + time::Duration::hours(3))}});
+    let (s, _, text) = api
+        .call(Some("A1"), "PATCH", &format!("/v1/shipments/{waybill}"), Some(window))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    created["qr_token"].as_str().unwrap().to_owned()
+}
+
+fn plaintext(party: &str, field: &str) -> &'static str {
+    match (party, field) {
+        ("sender", "name") => "张三丰",
+        ("sender", "phone") => "13812345678",
+        ("sender", "address") => "广东省深圳市南山区科技园路1号3栋",
+        ("sender", "id_number") => "11010519491231002X",
+        ("recipient", "name") => "欧阳娜娜",
+        ("recipient", "phone") => "13987654321",
+        _ => "北京市朝阳区建国路88号2单元301室",
+    }
+}
+
+fn entry(api: &Api, index: u64) -> parcel_tlog::Event {
+    let log = api.vault.log().unwrap();
+    log.receipt(index).unwrap().event().unwrap()
+}
+
+fn roomy() -> parcel_vault::reveal::RevealOptions {
+    let mut o = parcel_vault::reveal::RevealOptions::default();
+    for q in &mut o.quotas {
+        q.1 = 10_000;
+        q.2 = 10_000;
+    }
+    o
+}
+
+/// Every role against every party, field and purpose, on one shipment out
+/// for delivery (assigned to E1, through station S01, with ticket T1):
+/// exactly the combinations the policies name are revealed, each answer
+/// has its log entry, and no denial carries a value.
+#[tokio::test]
+async fn reveal_every_role_field_and_purpose() {
+    let api = setup_with(roomy());
+    let waybill = "SF2000000000001";
+    dispatched(&api, waybill).await;
+    let (s, _, text) = api
+        .call(
+            Some("S1"),
+            "POST",
+            "/v1/tickets",
+            Some(json!({"ticket_id": "T1", "waybill_no": waybill})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{text}");
+    let mut allowed = 0;
+    for who in ["E1", "E2", "C1", "M1", "M7", "A1", "AU1", "S1"] {
+        for party in parcel_policy::PARTIES {
+            for field in parcel_policy::FIELDS {
+                for purpose in parcel_policy::PURPOSES {
+                    let body = json!({"waybill_no": waybill, "party": party, "field": field,
+                                      "purpose": purpose, "ticket_id": "T1", "device_id": "pda-7"});
+                    let (s, body, text) = api.call(Some(who), "POST", "/v1/reveal", Some(body)).await;
+                    if party == "recipient" && field == "id_number" {
+                        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+                        continue;
+                    }
+                    let pii = !matches!(field, "id_number");
+                    let expect = match who {
+                        "E1" => party == "recipient" && pii && purpose == "delivery_contact",
+                        "C1" => pii && matches!(purpose, "customer_service" | "claim"),
+                        "M1" => pii && purpose == "exception_handling",
+                        "A1" => matches!(purpose, "law_enforcement" | "security_investigation"),
+                        _ => false,
+                    };
+                    let case = format!("{who} {party}.{field} for {purpose}: {text}");
+                    let index = body["log_index"].as_u64().expect(&case);
+                    let event = entry(&api, index);
+                    assert_eq!(event.action, "reveal", "{case}");
+                    assert_eq!(event.actor, who, "{case}");
+                    assert_eq!(event.waybill.as_deref(), Some(waybill));
+                    assert_eq!(event.field.as_deref(), Some(field));
+                    assert_eq!(event.purpose.as_deref(), Some(purpose));
+                    assert_eq!(event.device.as_deref(), Some("pda-7"));
+                    assert!(event.policy_version.as_deref().unwrap().starts_with("ps-"));
+                    if expect {
+                        allowed += 1;
+                        assert_eq!(s, StatusCode::OK, "{case}");
+                        assert_eq!(body["value"], plaintext(party, field), "{case}");
+                        assert_eq!(event.decision.as_deref(), Some("allow"), "{case}");
+                        assert!(!body["decision"]["policies"].as_array().unwrap().is_empty());
+                    } else {
+                        assert_eq!(s, StatusCode::FORBIDDEN, "{case}");
+                        assert!(body.get("value").is_none(), "{case}");
+                        assert_no_plaintext(&text);
+                        assert_eq!(event.decision.as_deref(), Some("deny"), "{case}");
+                        assert_eq!(event.reason.as_deref(), body["error"]["code"].as_str());
+                    }
+                    // The entry itself never holds the value.
+                    assert_no_plaintext(&String::from_utf8(event.encode().unwrap()).unwrap());
+                }
+            }
+        }
+    }
+    // E1: 3 recipient fields; C1: 6 name/phone/address × 2 purposes; M1: 6;
+    // A1: all 7 × 2 purposes.
+    assert_eq!(allowed, 3 + 12 + 6 + 14);
+}
+
+#[tokio::test]
+async fn reveal_rules_quota_tickets_qr_and_suspension() {
+    let mut options = roomy();
+    options.quotas[0] = ("courier".into(), 3, 100);
+    let api = setup_with(options);
+    let waybill = "SF2000000000002";
+    let qr = dispatched(&api, waybill).await;
+    let ask = |who: &'static str, body: Value| {
+        let api = &api;
+        async move { api.call(Some(who), "POST", "/v1/reveal", Some(body)).await }
+    };
+    let phone = json!({"waybill_no": waybill, "party": "recipient", "field": "phone", "purpose": "delivery_contact"});
+    // Another courier: not assigned.
+    let (s, body, _) = ask("E2", phone.clone()).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_assigned")));
+    // Through the label's QR token.
+    let (s, body, text) = ask("E1", json!({"qr_token": qr, "party": "recipient", "field": "phone", "purpose": "delivery_contact"})).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(body["value"], "13987654321");
+    // Quota: 3 an hour; the 4th is denied and logged.
+    for _ in 0..2 {
+        assert_eq!(ask("E1", phone.clone()).await.0, StatusCode::OK);
+    }
+    let (s, body, _) = ask("E1", phone.clone()).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("quota_exceeded")));
+    let e = entry(&api, body["log_index"].as_u64().unwrap());
+    assert_eq!(e.reason.as_deref(), Some("quota_exceeded"));
+    assert_eq!(e.policies, ["quota-hour"]);
+    // Unknown shipments are denials on record too.
+    let (s, body, _) = ask("E1", json!({"waybill_no": "SF9999999999999", "party": "recipient", "field": "phone", "purpose": "delivery_contact"})).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(entry(&api, body["log_index"].as_u64().unwrap()).reason.as_deref(), Some("not_found"));
+    // Bad input names the field.
+    let (s, body, _) = ask("E1", json!({"waybill_no": waybill, "party": "recipient", "field": "phone", "purpose": "curiosity"})).await;
+    assert_eq!((s, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("purpose")));
+    let (s, _, _) = ask("E1", json!({"waybill_no": waybill, "qr_token": "x", "party": "recipient", "field": "phone", "purpose": "pickup"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Tickets: customer service needs one bound to this shipment.
+    let cs = |ticket: Option<&str>| {
+        let mut b = json!({"waybill_no": waybill, "party": "sender", "field": "phone", "purpose": "customer_service"});
+        if let Some(t) = ticket {
+            b["ticket_id"] = json!(t);
+        }
+        b
+    };
+    let (s, body, _) = ask("C1", cs(None)).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("ticket_required")));
+    let (s, body, _) = ask("C1", cs(Some("T9"))).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("ticket_not_for_shipment")));
+    let t = json!({"ticket_id": "T9", "waybill_no": waybill});
+    assert_eq!(api.call(Some("C1"), "POST", "/v1/tickets", Some(t.clone())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(api.call(Some("S1"), "POST", "/v1/tickets", Some(t.clone())).await.0, StatusCode::CREATED);
+    assert_eq!(api.call(Some("S1"), "POST", "/v1/tickets", Some(t)).await.0, StatusCode::CONFLICT);
+    let (s, body, _) = ask("C1", cs(Some("T9"))).await;
+    assert_eq!((s, body["value"].as_str()), (StatusCode::OK, Some("13812345678")));
+
+    // Suspension applies to the very next request.
+    let (s, _, text) = api.call(Some("A1"), "PATCH", "/v1/principals/C1", Some(json!({"status": "suspended"}))).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let (s, body, _) = ask("C1", cs(Some("T9"))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(body.get("value").is_none());
+    assert_eq!(api.call(Some("E1"), "PATCH", "/v1/principals/C1", Some(json!({"status": "active"}))).await.0, StatusCode::FORBIDDEN);
+    let (s, _, _) = api.call(Some("A1"), "PATCH", "/v1/principals/A1", Some(json!({"status": "suspended"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "no self-suspension");
+}
+
+#[tokio::test]
+async fn break_glass_needs_a_second_admin_and_works_once() {
+    let api = setup_with(roomy());
+    let waybill = "SF2000000000003";
+    dispatched(&api, waybill).await;
+    let reveal = |id: &str| json!({"waybill_no": waybill, "party": "sender", "field": "id_number", "purpose": "customer_service", "break_glass_id": id});
+    let (s, _, _) = api
+        .call(Some("A1"), "POST", "/v1/break-glass", Some(json!({"waybill_no": waybill, "party": "sender", "field": "id_number", "justification": "too short"})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, body, text) = api
+        .call(Some("A1"), "POST", "/v1/break-glass", Some(json!({"waybill_no": waybill, "party": "sender", "field": "id_number", "justification": "police fraud case 2026-118 cannot wait for the legal ticket"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{text}");
+    let id = body["break_glass"]["id"].as_str().unwrap().to_owned();
+    // Not usable before approval; not approvable by the requester or a non-admin.
+    let (s, body, _) = api.call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id))).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("break_glass_not_approved")));
+    let approve = format!("/v1/break-glass/{id}/approve");
+    assert_eq!(api.call(Some("A1"), "POST", &approve, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(api.call(Some("C1"), "POST", &approve, None).await.0, StatusCode::FORBIDDEN);
+    let (s, _, text) = api.call(Some("A2"), "POST", &approve, None).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(api.call(Some("A2"), "POST", &approve, None).await.0, StatusCode::CONFLICT);
+    // Only the requester may use it, for that field, once.
+    assert_eq!(api.call(Some("A2"), "POST", "/v1/reveal", Some(reveal(&id))).await.0, StatusCode::FORBIDDEN);
+    let mut other_field = reveal(&id);
+    other_field["field"] = json!("phone");
+    assert_eq!(api.call(Some("A1"), "POST", "/v1/reveal", Some(other_field)).await.0, StatusCode::FORBIDDEN);
+    let (s, body, text) = api.call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id))).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(body["value"], "11010519491231002X");
+    assert_eq!(body["decision"]["policies"], json!(["admin-break-glass"]));
+    let e = entry(&api, body["log_index"].as_u64().unwrap());
+    assert_eq!(e.detail["break_glass"], json!(id));
+    assert_eq!(e.detail["approved_by"], json!("A2"));
+    let (s, _, _) = api.call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "used once");
+    // The request and the approval are on record, without the justification.
+    let log = api.vault.log().unwrap();
+    let (size, _) = log.tree().unwrap();
+    let actions: Vec<String> = (0..size).map(|i| entry(&api, i).action).collect();
+    assert!(actions.iter().any(|a| a == "break_glass_request"));
+    assert!(actions.iter().any(|a| a == "break_glass_approve"));
+    for i in 0..size {
+        let bytes = entry(&api, i).encode().unwrap();
+        assert!(!String::from_utf8(bytes).unwrap().contains("police fraud"));
+    }
+}
+
+#[tokio::test]
+async fn principals_keys_and_policies_over_the_api() {
+    let api = setup();
+    let (s, _, text) = api.call(Some("A1"), "POST", "/v1/principals", Some(json!({"id": "E1001", "role": "courier", "station": "S02"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{text}");
+    let (s, _, _) = api.call(Some("A1"), "POST", "/v1/principals", Some(json!({"id": "E1001", "role": "courier"}))).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, body, _) = api.call(Some("A1"), "POST", "/v1/principals", Some(json!({"id": "E1002", "role": "wizard"}))).await;
+    assert_eq!((s, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("role")));
+    let (s, body, _) = api.call(Some("A1"), "POST", "/v1/principals/E1001/keys", Some(json!({"expires_in_days": 30}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let secret = body["api_key"]["secret"].as_str().unwrap().to_owned();
+    let key_id = body["api_key"]["id"].as_str().unwrap().to_owned();
+    // The new key works; listings never show secrets.
+    let mut api = api;
+    api.keys.insert("E1001", secret.clone());
+    assert_eq!(api.call(Some("E1001"), "GET", "/v1/shipments/SF0", None).await.0, StatusCode::NOT_FOUND);
+    let (s, _, text) = api.call(Some("A1"), "GET", "/v1/keys", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(text.contains(&key_id) && !text.contains(&secret));
+    let (s, _, _) = api.call(Some("A1"), "GET", "/v1/principals", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(api.call(Some("E1"), "GET", "/v1/principals", None).await.0, StatusCode::FORBIDDEN);
+    // Revoked: refused at once.
+    assert_eq!(api.call(Some("A1"), "DELETE", &format!("/v1/keys/{key_id}"), None).await.0, StatusCode::OK);
+    assert_eq!(api.call(Some("E1001"), "GET", "/v1/shipments/SF0", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.call(Some("A1"), "DELETE", &format!("/v1/keys/{key_id}"), None).await.0, StatusCode::NOT_FOUND);
+    // Policies: auditors read them; only admins reload.
+    let (s, body, _) = api.call(Some("AU1"), "GET", "/v1/policies", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let version = body["version"].as_str().unwrap().to_owned();
+    assert!(body["files"][0]["text"].as_str().unwrap().contains("courier-delivery-contact"));
+    assert_eq!(api.call(Some("E1"), "GET", "/v1/policies", None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(api.call(Some("AU1"), "POST", "/v1/policies/reload", None).await.0, StatusCode::FORBIDDEN);
+    let (s, body, _) = api.call(Some("A1"), "POST", "/v1/policies/reload", None).await;
+    assert_eq!((s, body["version"].as_str()), (StatusCode::OK, Some(version.as_str())));
+}
+
+#[tokio::test]
+async fn reveal_fails_closed_when_the_log_cannot_record() {
+    let api = setup_with(roomy());
+    let waybill = "SF2000000000004";
+    dispatched(&api, waybill).await;
+    api.vault.log().unwrap().close();
+    let (s, body, text) = api
+        .call(Some("E1"), "POST", "/v1/reveal", Some(json!({"waybill_no": waybill, "party": "recipient", "field": "phone", "purpose": "delivery_contact"})))
+        .await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("log_unavailable")), "{text}");
+    assert_no_plaintext(&text);
 }
