@@ -71,6 +71,32 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(header: Option<&str>) -> Option<&str> {
+    header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim)
+}
+
+/// Resolves a single-sign-on token to its principal in `tenant`: the
+/// verified claim names the principal, which must exist and be active.
+pub fn authenticate_oidc(
+    store: &dyn Store,
+    verifier: &crate::oidc::OidcVerifier,
+    tenant: &str,
+    token: &str,
+) -> Result<Principal, AuthError> {
+    let id = verifier.verify(token).map_err(|e| {
+        tracing::info!(error = %e, "single-sign-on token refused");
+        AuthError::Unauthenticated
+    })?;
+    let principal = store
+        .get_principal(tenant, &id)?
+        .ok_or(AuthError::Unauthenticated)?;
+    if principal.status != "active" {
+        return Err(AuthError::Suspended);
+    }
+    Ok(principal)
+}
+
 /// Resolves a bearer token to its principal.
 pub fn authenticate(
     store: &dyn Store,
@@ -106,10 +132,10 @@ pub struct AuthCache {
 
 impl AuthCache {
     fn key(header: Option<&str>) -> Option<Vec<u8>> {
-        header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| t.starts_with(KEY_PREFIX))
+        // API keys and verified SSO tokens alike, by their hash. A cached
+        // token is trusted for AUTH_CACHE_TTL, well inside its expiry leeway.
+        bearer(header)
+            .filter(|t| t.starts_with(KEY_PREFIX) || crate::oidc::looks_like_jwt(t))
             .map(hash_secret)
     }
 

@@ -44,6 +44,8 @@ pub struct AppState {
     pub auth_cache: Arc<auth::AuthCache>,
     /// Reveal policies, quotas and break-glass settings.
     pub access: Arc<access::Access>,
+    /// Single sign-on: the token verifier and the tenant its users belong to.
+    pub oidc: Option<Arc<(oidc::OidcVerifier, String)>>,
 }
 
 impl AppState {
@@ -54,7 +56,16 @@ impl AppState {
             vault,
             auth_cache: Arc::new(auth::AuthCache::default()),
             access: Arc::new(access),
+            oidc: None,
         }
+    }
+
+    /// Also accepts OIDC tokens verified by `verifier`, for principals of
+    /// `tenant` named by the configured claim.
+    #[must_use]
+    pub fn with_oidc(mut self, verifier: oidc::OidcVerifier, tenant: &str) -> Self {
+        self.oidc = Some(Arc::new((verifier, tenant.to_owned())));
+        self
     }
 }
 
@@ -222,9 +233,16 @@ pub(crate) async fn principal(
         None => {
             let vault = state.vault.clone();
             let cache = state.auth_cache.clone();
+            let oidc = state.oidc.clone();
             blocking(move || {
-                let p = auth::authenticate(vault.store().as_ref(), header.as_deref(), now())
-                    .map_err(ApiError::from)?;
+                let store = vault.store().as_ref();
+                let p = match (&oidc, auth::bearer(header.as_deref())) {
+                    (Some(o), Some(token)) if oidc::looks_like_jwt(token) => {
+                        auth::authenticate_oidc(store, &o.0, &o.1, token)
+                    }
+                    _ => auth::authenticate(store, header.as_deref(), now()),
+                }
+                .map_err(ApiError::from)?;
                 cache.put(header.as_deref(), &p);
                 Ok(p)
             })

@@ -718,3 +718,65 @@ async fn reveal_fails_closed_when_the_log_cannot_record() {
     assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("log_unavailable")), "{text}");
     assert_no_plaintext(&text);
 }
+
+/// Single sign-on: a token from the identity provider maps to a principal
+/// by its `sub`; a suspended or unknown principal, or a bad token, is
+/// refused with no hint of which.
+#[tokio::test]
+async fn oidc_tokens_map_to_principals() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    // PKCS#8 DER prefix of an Ed25519 private key (RFC 8410 §7).
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let seed: [u8; 32] = rand::random();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    let mut der = PREFIX.to_vec();
+    der.extend_from_slice(&seed);
+    let signing = jsonwebtoken::EncodingKey::from_ed_der(&der);
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": B64URL.encode(public.to_bytes()), "kid": "k1", "alg": "EdDSA"}]});
+    let verifier = parcel_server::oidc::OidcVerifier::from_jwks(
+        &jwks.to_string(),
+        parcel_server::oidc::OidcSettings {
+            issuer: "https://sso.acme.example".into(),
+            audience: "parcelguard".into(),
+            claim: "sub".into(),
+            leeway_secs: 30,
+        },
+    )
+    .unwrap();
+    let mut api = setup();
+    let access = parcel_server::access::Access::builtin().unwrap();
+    let state = AppState::new(api.vault.clone(), access).with_oidc(verifier, "acme");
+    api.app = router(state, 1 << 20);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let token = |sub: &str, exp: i64| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(
+            &header,
+            &json!({"iss": "https://sso.acme.example", "aud": "parcelguard", "sub": sub, "exp": exp}),
+            &signing,
+        )
+        .unwrap()
+    };
+    for (name, tok, want) in [
+        ("good", token("C1", now + 300), StatusCode::NOT_FOUND),
+        ("expired", token("C1", now - 300), StatusCode::UNAUTHORIZED),
+        ("unknown principal", token("NOBODY", now + 300), StatusCode::UNAUTHORIZED),
+        ("suspended principal", token("X1", now + 300), StatusCode::FORBIDDEN),
+        ("garbage", "e30.e30.AAAA".to_owned(), StatusCode::UNAUTHORIZED),
+    ] {
+        api.keys.insert("sso", tok);
+        // A shipment that does not exist: 404 once authenticated.
+        let (s, body, text) = api.call(Some("sso"), "GET", "/v1/shipments/SF0", None).await;
+        assert_eq!(s, want, "{name}: {text}");
+        if s != StatusCode::NOT_FOUND {
+            assert!(matches!(body["error"]["code"].as_str(), Some("unauthenticated" | "forbidden")));
+        }
+    }
+    // API keys keep working beside SSO.
+    assert_eq!(api.call(Some("A1"), "GET", "/v1/principals", None).await.0, StatusCode::OK);
+}

@@ -229,3 +229,31 @@ pub(crate) fn list_keys(config: &Config, vault: &Vault) -> Result<()> {
     }
     Ok(())
 }
+
+/// The single-sign-on verifier from `[auth]`, if `auth.jwks` is set: the
+/// key set is read from a file or fetched once from its URL at start-up.
+pub(crate) fn oidc(config: &Config) -> Result<Option<parcel_server::oidc::OidcVerifier>> {
+    let a = &config.auth;
+    if a.jwks.is_empty() {
+        return Ok(None);
+    }
+    let text = if a.jwks.starts_with("https://") || a.jwks.starts_with("http://") {
+        ureq::get(&a.jwks)
+            .call()
+            .and_then(|mut r| r.body_mut().read_to_string())
+            .with_context(|| format!("[auth] jwks: fetching {}", a.jwks))?
+    } else {
+        std::fs::read_to_string(&a.jwks).with_context(|| format!("[auth] jwks: {}", a.jwks))?
+    };
+    let verifier = parcel_server::oidc::OidcVerifier::from_jwks(
+        &text,
+        parcel_server::oidc::OidcSettings {
+            issuer: a.issuer.clone(),
+            audience: a.audience.clone(),
+            claim: a.claim.clone(),
+            leeway_secs: a.leeway_secs,
+        },
+    )
+    .context("[auth]")?;
+    Ok(Some(verifier))
+}

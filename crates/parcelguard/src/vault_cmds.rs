@@ -178,7 +178,10 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let version = access.engine.policies().version().to_owned();
     // The policy set in force is on record before the first decision.
     parcel_server::access::record_policy_version(&vault, "serve", None, &version)?;
-    let state = parcel_server::AppState::new(vault.clone(), access);
+    let mut state = parcel_server::AppState::new(vault.clone(), access);
+    if let Some(verifier) = crate::access_cmds::oidc(config)? {
+        state = state.with_oidc(verifier, &config.vault.tenant);
+    }
     let access = state.access.clone();
     let app = parcel_server::router(state, max_body);
     let backend = vault.store().backend();
