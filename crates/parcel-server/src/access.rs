@@ -59,11 +59,11 @@ impl Access {
     }
 }
 
-/// Records a policy-set change (or the set in force at start-up).
+/// Records a policy-set change from `old` to `new` (versions).
 pub fn record_policy_version(
     vault: &Vault,
     actor: &str,
-    old: Option<&str>,
+    old: &str,
     new: &str,
 ) -> Result<(), VaultError> {
     let Some(log) = vault.log() else {
@@ -76,10 +76,7 @@ pub fn record_policy_version(
         "policy_change",
     );
     event.policy_version = Some(new.to_owned());
-    if let Some(old) = old {
-        event = event.with_detail("previous", old);
-    }
-    log.append(&event)?;
+    log.append(&event.with_detail("previous", old))?;
     Ok(())
 }
 
@@ -820,7 +817,7 @@ pub(crate) async fn reload_policies(
             )
         })?;
         if old != new {
-            record_policy_version(&st.vault, &admin.id, Some(&old), &new)?;
+            record_policy_version(&st.vault, &admin.id, &old, &new)?;
         }
         Ok((old, new))
     })

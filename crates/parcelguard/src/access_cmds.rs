@@ -138,7 +138,7 @@ pub(crate) async fn reload_on_sighup(access: Arc<Access>, vault: Arc<Vault>) {
             let done = tokio::task::spawn_blocking(move || -> Result<(String, String)> {
                 let (old, new) = a.reload()?;
                 if old != new {
-                    parcel_server::access::record_policy_version(&v, "sighup", Some(&old), &new)?;
+                    parcel_server::access::record_policy_version(&v, "sighup", &old, &new)?;
                 }
                 Ok((old, new))
             })

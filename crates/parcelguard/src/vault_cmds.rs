@@ -175,9 +175,9 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let vault = open_vault(config)?;
     let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
     let access = crate::access_cmds::access(config)?;
+    // Every decision records the version of the set that made it; changes
+    // while serving are recorded as `policy_change` entries.
     let version = access.engine.policies().version().to_owned();
-    // The policy set in force is on record before the first decision.
-    parcel_server::access::record_policy_version(&vault, "serve", None, &version)?;
     let mut state = parcel_server::AppState::new(vault.clone(), access);
     if let Some(verifier) = crate::access_cmds::oidc(config)? {
         state = state.with_oidc(verifier, &config.vault.tenant);
