@@ -147,7 +147,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 }
 
 /// `parcelguard init` and `import` into a fresh data dir; seconds of the import.
-fn import_run(bin: &Path, data: &Path, database: Option<&str>, csv: &Path) -> Result<f64> {
+pub(crate) fn import_run(bin: &Path, data: &Path, database: Option<&str>, csv: &Path) -> Result<f64> {
     let mut init = Command::new(bin);
     init.args(["--log-level", "warn", "--data-dir"]).arg(data);
     if let Some(db) = database {
@@ -317,7 +317,7 @@ fn pgcrypto_import(url: &str, csv: &Path) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-fn ensure_wrk() -> Result<()> {
+pub(crate) fn ensure_wrk() -> Result<()> {
     if Command::new("wrk").arg("--version").output().is_ok() {
         return Ok(());
     }
@@ -346,10 +346,35 @@ fn bench_http(bin: &Path, data: &Path, args: &Args) -> Result<(f64, String, Stri
         .find(|l| l.starts_with("pgk_"))
         .context("admin key not found in init output")?
         .to_owned();
+    let (mut server, addr) = spawn_server(bin, data, &[])?;
+    let script = data.join("get.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "math.randomseed(7)\nrequest = function()\n  local n = math.random(0, {})\n  return wrk.format(\"GET\", string.format(\"/v1/shipments/PG%013d\", 7000000000 + n), {{[\"Authorization\"] = \"Bearer {key}\"}})\nend\n",
+            args.count - 1
+        ),
+    )?;
+    let result = run_wrk(&script, &format!("http://{addr}"), args.http_secs);
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    result
+}
+
+/// `parcelguard serve` on a free loopback port over `data`, with `env`;
+/// the child and the address it printed.
+pub(crate) fn spawn_server(
+    bin: &Path,
+    data: &Path,
+    env: &[(&str, &str)],
+) -> Result<(std::process::Child, String)> {
     let mut server = Command::new(bin)
         .args(["--log-level", "warn", "--data-dir"])
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()?;
     let mut first = String::new();
@@ -360,29 +385,18 @@ fn bench_http(bin: &Path, data: &Path, args: &Args) -> Result<(f64, String, Stri
         .next()
         .unwrap_or("")
         .to_owned();
-    let script = data.join("get.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "math.randomseed(7)\nrequest = function()\n  local n = math.random(0, {})\n  return wrk.format(\"GET\", string.format(\"/v1/shipments/PG%013d\", 7000000000 + n), {{[\"Authorization\"] = \"Bearer {key}\"}})\nend\n",
-            args.count - 1
-        ),
-    )?;
+    Ok((server, addr))
+}
+
+/// wrk -t1 -c32 with `script` against `url` for `secs`; requests/s, p50
+/// and p99 as wrk prints them. Any non-2xx answer is an error.
+pub(crate) fn run_wrk(script: &Path, url: &str, secs: u32) -> Result<(f64, String, String)> {
+    ensure_wrk()?;
     let out = Command::new("wrk")
-        .args([
-            "-t1",
-            "-c32",
-            &format!("-d{}s", args.http_secs),
-            "--latency",
-            "-s",
-        ])
-        .arg(&script)
-        .arg(format!("http://{addr}"))
+        .args(["-t1", "-c32", &format!("-d{secs}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
         .output()?;
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("{text}");
     if text.contains("Non-2xx") {

@@ -7,6 +7,7 @@
 
 mod bench;
 mod bench_log;
+mod bench_reveal;
 mod bench_vault;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ enum Task {
     /// Transparency-log appends (group commit vs one commit per entry),
     /// checkpoint latency and full verification; prints a Markdown table.
     BenchLog(bench_log::Args),
+    /// Policy decisions and end-to-end reveals over HTTP against the masked
+    /// GET of the same server; prints a Markdown table.
+    BenchReveal(bench_reveal::Args),
     /// Per-type precision/recall/F1 of the detector on a synthetic corpus.
     Accuracy {
         /// Documents to generate.
@@ -72,6 +76,7 @@ fn main() -> Result<()> {
         Task::BenchScan(args) => bench::run(&args),
         Task::BenchVault(args) => bench_vault::run(&args),
         Task::BenchLog(args) => bench_log::run(&args),
+        Task::BenchReveal(args) => bench_reveal::run(&args),
         Task::Accuracy { docs, seed, errors } => accuracy(docs, seed, errors),
         Task::Divisions { dist } => divisions(&dist),
         Task::DemoData => demo_data(),

@@ -91,10 +91,42 @@ fn merge(base: &toml::Table, over: Option<&toml::Value>) -> toml::Table {
     out
 }
 
-/// Parses the cases in `text` (named `file` in messages) and decides each
-/// with `engine`. A malformed file or case is an error naming its line;
+/// One parsed case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Name.
+    pub name: String,
+    /// Line in the file (0 when not found).
+    pub line: usize,
+    /// The request, defaults applied.
+    pub request: RevealRequest,
+    /// `allow` or `deny`.
+    pub expected: String,
+    /// Expected reason code.
+    pub expected_reason: Option<String>,
+}
+
+/// Parses the cases in `text` and decides each with `engine`. A malformed
+/// file or case is an error naming its line (`file` names it in messages);
 /// failing cases are results, for the caller to report.
 pub fn run(engine: &Engine, file: &str, text: &str) -> Result<Vec<CaseResult>, PolicyError> {
+    let cases = parse(file, text)?;
+    let mut results = Vec::with_capacity(cases.len());
+    for c in cases {
+        let decision = engine.decide(&c.request)?;
+        results.push(CaseResult {
+            name: c.name,
+            line: c.line,
+            expected: c.expected,
+            expected_reason: c.expected_reason,
+            decision,
+        });
+    }
+    Ok(results)
+}
+
+/// Parses a cases file into its cases, defaults applied.
+pub fn parse(file: &str, text: &str) -> Result<Vec<Case>, PolicyError> {
     let parsed: File = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
@@ -158,13 +190,12 @@ pub fn run(engine: &Engine, file: &str, text: &str) -> Result<Vec<CaseResult>, P
             .get("reason")
             .and_then(toml::Value::as_str)
             .map(str::to_owned);
-        let decision = engine.decide(&request)?;
-        results.push(CaseResult {
+        results.push(Case {
             name,
             line,
+            request,
             expected,
             expected_reason,
-            decision,
         });
     }
     if results.is_empty() {
