@@ -88,6 +88,25 @@ pub(crate) fn release_binary(root: &Path) -> Result<std::path::PathBuf> {
     Ok(root.join("target/release/parcelguard"))
 }
 
+/// In a debug build, runs `cargo xtask TASK` again from a release build with
+/// the same arguments (so optimised code is measured) and returns `true`;
+/// in a release build returns `false` and the caller goes on.
+pub(crate) fn rerun_in_release(root: &Path, task: &str) -> Result<bool> {
+    if !cfg!(debug_assertions) {
+        return Ok(false);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["run", "--release", "--quiet", "-p", "xtask", "--", task])
+        .args(std::env::args().skip_while(|a| a != task).skip(1))
+        .status()?;
+    if !status.success() {
+        bail!("{task} (release) failed");
+    }
+    Ok(true)
+}
+
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)

@@ -186,25 +186,8 @@ fn runs(args: &Args, open: Opener<'_>, total: u64, writers: u64, max_batch: usiz
 
 pub(crate) fn run(args: &Args) -> Result<()> {
     let root = crate::workspace_root();
-    if cfg!(debug_assertions) {
-        // Measure optimised code: re-run this task from a release build.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--",
-                "bench-log",
-            ])
-            .args(std::env::args().skip_while(|a| a != "bench-log").skip(1))
-            .status()?;
-        if !status.success() {
-            bail!("bench-log (release) failed");
-        }
+    // Measure optimised code.
+    if crate::bench::rerun_in_release(&root, "bench-log")? {
         return Ok(());
     }
     let dir = root.join("target/bench-log");

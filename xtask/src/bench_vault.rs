@@ -147,7 +147,12 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 }
 
 /// `parcelguard init` and `import` into a fresh data dir; seconds of the import.
-pub(crate) fn import_run(bin: &Path, data: &Path, database: Option<&str>, csv: &Path) -> Result<f64> {
+pub(crate) fn import_run(
+    bin: &Path,
+    data: &Path,
+    database: Option<&str>,
+    csv: &Path,
+) -> Result<f64> {
     let mut init = Command::new(bin);
     init.args(["--log-level", "warn", "--data-dir"]).arg(data);
     if let Some(db) = database {

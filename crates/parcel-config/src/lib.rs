@@ -123,7 +123,10 @@ impl QuotaConfig {
     pub fn for_role(&self, role: &str) -> (u64, u64) {
         match role {
             "courier" => (self.courier_per_hour, self.courier_per_day),
-            "customer_service" => (self.customer_service_per_hour, self.customer_service_per_day),
+            "customer_service" => (
+                self.customer_service_per_hour,
+                self.customer_service_per_day,
+            ),
             "station_manager" => (self.station_manager_per_hour, self.station_manager_per_day),
             "admin" => (self.admin_per_hour, self.admin_per_day),
             _ => (0, 0),

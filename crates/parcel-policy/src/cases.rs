@@ -128,9 +128,9 @@ pub fn run(engine: &Engine, file: &str, text: &str) -> Result<Vec<CaseResult>, P
 /// Parses a cases file into its cases, defaults applied.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Case>, PolicyError> {
     let parsed: File = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e.span().map_or(0, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
         problem(file, line, e.message().to_owned())
     })?;
     let section = |name: &str| match parsed.defaults.get(name) {

@@ -37,8 +37,10 @@ use sha2::{Digest as _, Sha256};
 pub const SCHEMA_SRC: &str = include_str!("../../../policies/parcelguard.cedarschema");
 
 /// The default policy set shipped with parcelguard (`policies/reveal.cedar`).
-pub const DEFAULT_POLICIES: &[(&str, &str)] =
-    &[("reveal.cedar", include_str!("../../../policies/reveal.cedar"))];
+pub const DEFAULT_POLICIES: &[(&str, &str)] = &[(
+    "reveal.cedar",
+    include_str!("../../../policies/reveal.cedar"),
+)];
 
 /// The reason code of a request that no `permit` matched.
 pub const DEFAULT_DENY: &str = "purpose_not_allowed";
@@ -228,8 +230,7 @@ impl Policies {
                 Ok(p) => p,
                 Err(errors) => {
                     for e in errors.iter() {
-                        let (line, column) =
-                            first_label(e).map_or((0, 0), |o| line_col(text, o));
+                        let (line, column) = first_label(e).map_or((0, 0), |o| line_col(text, o));
                         problems.push(Problem {
                             file: file.clone(),
                             line,
@@ -515,9 +516,8 @@ struct Types {
 
 impl Types {
     fn new() -> Result<Self, PolicyError> {
-        let name = |s: &str| {
-            EntityTypeName::from_str(s).map_err(|e| PolicyError::Schema(e.to_string()))
-        };
+        let name =
+            |s: &str| EntityTypeName::from_str(s).map_err(|e| PolicyError::Schema(e.to_string()));
         Ok(Self {
             employee: name("Parcel::Employee")?,
             service: name("Parcel::Service")?,
@@ -694,8 +694,8 @@ impl Engine {
         // validated strictly against the schema and `check_request` (tested)
         // shows these builders produce what the schema describes.
         let (p, s, entities) = self.entities(r).map_err(PolicyError::Request)?;
-        let entities =
-            Entities::from_entities(entities, None).map_err(|e| PolicyError::Request(e.to_string()))?;
+        let entities = Entities::from_entities(entities, None)
+            .map_err(|e| PolicyError::Request(e.to_string()))?;
         let context = Self::context(&r.reveal).map_err(PolicyError::Request)?;
         let request = Request::new(p, self.types.reveal.clone(), s, context, None)
             .map_err(|e| PolicyError::Request(e.to_string()))?;

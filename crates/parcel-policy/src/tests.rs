@@ -160,8 +160,14 @@ fn bad_policies_are_reported_with_file_and_line() {
     assert!(text.iter().any(|t| t.contains("@id")), "{text:?}");
     assert!(text.iter().any(|t| t.contains("@reason")), "{text:?}");
     let p = problems(&[
-        ("d.cedar", "@id(\"dup\")\npermit (principal, action, resource);\n"),
-        ("e.cedar", "@id(\"dup\")\npermit (principal, action, resource);\n"),
+        (
+            "d.cedar",
+            "@id(\"dup\")\npermit (principal, action, resource);\n",
+        ),
+        (
+            "e.cedar",
+            "@id(\"dup\")\npermit (principal, action, resource);\n",
+        ),
     ]);
     assert_eq!(p[0].file, "e.cedar");
     assert!(p[0].message.contains("twice"));
@@ -179,8 +185,12 @@ fn bad_case_files_name_the_line() {
     )
     .unwrap_err();
     assert!(err.to_string().starts_with("x.toml:5"), "{err}");
-    let err = cases::run(&engine, "x.toml", "[[case]]\nname = \"c\"\nexpect = \"allow\"\n")
-        .unwrap_err();
+    let err = cases::run(
+        &engine,
+        "x.toml",
+        "[[case]]\nname = \"c\"\nexpect = \"allow\"\n",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("case `c`"), "{err}");
 }
 

@@ -69,12 +69,7 @@ pub fn record_policy_version(
     let Some(log) = vault.log() else {
         return Ok(());
     };
-    let mut event = parcel_tlog::Event::new(
-        now().saturating_mul(1000),
-        "",
-        actor,
-        "policy_change",
-    );
+    let mut event = parcel_tlog::Event::new(now().saturating_mul(1000), "", actor, "policy_change");
     event.policy_version = Some(new.to_owned());
     log.append(&event.with_detail("previous", old))?;
     Ok(())
@@ -354,7 +349,11 @@ pub(crate) async fn create_ticket(
                 ("waybill", b.waybill_no.clone().into()),
             ],
         )?;
-        match vault.store().put_ticket(&ticket).map_err(VaultError::from)? {
+        match vault
+            .store()
+            .put_ticket(&ticket)
+            .map_err(VaultError::from)?
+        {
             InsertOutcome::Inserted => Ok(ticket),
             InsertOutcome::Duplicate => Err(ApiError::new(
                 StatusCode::CONFLICT,

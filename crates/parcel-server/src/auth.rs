@@ -73,7 +73,9 @@ pub enum AuthError {
 
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer(header: Option<&str>) -> Option<&str> {
-    header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim)
+    header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Resolves a single-sign-on token to its principal in `tenant`: the

@@ -426,7 +426,9 @@ async fn audited_actions_land_in_the_log_without_personal_data() {
 async fn dispatched(api: &Api, waybill: &str) -> String {
     let mut body = shipment(waybill, "13987654321");
     body["destination_station"] = json!("S01");
-    let (s, created, text) = api.call(Some("S1"), "POST", "/v1/shipments", Some(body)).await;
+    let (s, created, text) = api
+        .call(Some("S1"), "POST", "/v1/shipments", Some(body))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{text}");
     for status in ["picked_up", "in_transit", "out_for_delivery"] {
         let (s, _, text) = api
@@ -446,7 +448,12 @@ async fn dispatched(api: &Api, waybill: &str) -> String {
     };
     let window = json!({"delivery_window": {"start": fmt(now - time::Duration::hours(1)), "end": fmt(now + time::Duration::hours(3))}});
     let (s, _, text) = api
-        .call(Some("A1"), "PATCH", &format!("/v1/shipments/{waybill}"), Some(window))
+        .call(
+            Some("A1"),
+            "PATCH",
+            &format!("/v1/shipments/{waybill}"),
+            Some(window),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{text}");
     created["qr_token"].as_str().unwrap().to_owned()
@@ -503,7 +510,8 @@ async fn reveal_every_role_field_and_purpose() {
                 for purpose in parcel_policy::PURPOSES {
                     let body = json!({"waybill_no": waybill, "party": party, "field": field,
                                       "purpose": purpose, "ticket_id": "T1", "device_id": "pda-7"});
-                    let (s, body, text) = api.call(Some(who), "POST", "/v1/reveal", Some(body)).await;
+                    let (s, body, text) =
+                        api.call(Some(who), "POST", "/v1/reveal", Some(body)).await;
                     if party == "recipient" && field == "id_number" {
                         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
                         continue;
@@ -564,7 +572,10 @@ async fn reveal_rules_quota_tickets_qr_and_suspension() {
     let phone = json!({"waybill_no": waybill, "party": "recipient", "field": "phone", "purpose": "delivery_contact"});
     // Another courier: not assigned.
     let (s, body, _) = ask("E2", phone.clone()).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_assigned")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_assigned"))
+    );
     // Through the label's QR token.
     let (s, body, text) = ask("E1", json!({"qr_token": qr, "party": "recipient", "field": "phone", "purpose": "delivery_contact"})).await;
     assert_eq!(s, StatusCode::OK, "{text}");
@@ -574,17 +585,31 @@ async fn reveal_rules_quota_tickets_qr_and_suspension() {
         assert_eq!(ask("E1", phone.clone()).await.0, StatusCode::OK);
     }
     let (s, body, _) = ask("E1", phone.clone()).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("quota_exceeded")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("quota_exceeded"))
+    );
     let e = entry(&api, body["log_index"].as_u64().unwrap());
     assert_eq!(e.reason.as_deref(), Some("quota_exceeded"));
     assert_eq!(e.policies, ["quota-hour"]);
     // Unknown shipments are denials on record too.
     let (s, body, _) = ask("E1", json!({"waybill_no": "SF9999999999999", "party": "recipient", "field": "phone", "purpose": "delivery_contact"})).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
-    assert_eq!(entry(&api, body["log_index"].as_u64().unwrap()).reason.as_deref(), Some("not_found"));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    assert_eq!(
+        entry(&api, body["log_index"].as_u64().unwrap())
+            .reason
+            .as_deref(),
+        Some("not_found")
+    );
     // Bad input names the field.
     let (s, body, _) = ask("E1", json!({"waybill_no": waybill, "party": "recipient", "field": "phone", "purpose": "curiosity"})).await;
-    assert_eq!((s, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("purpose")));
+    assert_eq!(
+        (s, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("purpose"))
+    );
     let (s, _, _) = ask("E1", json!({"waybill_no": waybill, "qr_token": "x", "party": "recipient", "field": "phone", "purpose": "pickup"})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
@@ -597,24 +622,70 @@ async fn reveal_rules_quota_tickets_qr_and_suspension() {
         b
     };
     let (s, body, _) = ask("C1", cs(None)).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("ticket_required")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("ticket_required"))
+    );
     let (s, body, _) = ask("C1", cs(Some("T9"))).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("ticket_not_for_shipment")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("ticket_not_for_shipment"))
+    );
     let t = json!({"ticket_id": "T9", "waybill_no": waybill});
-    assert_eq!(api.call(Some("C1"), "POST", "/v1/tickets", Some(t.clone())).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(api.call(Some("S1"), "POST", "/v1/tickets", Some(t.clone())).await.0, StatusCode::CREATED);
-    assert_eq!(api.call(Some("S1"), "POST", "/v1/tickets", Some(t)).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        api.call(Some("C1"), "POST", "/v1/tickets", Some(t.clone()))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        api.call(Some("S1"), "POST", "/v1/tickets", Some(t.clone()))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        api.call(Some("S1"), "POST", "/v1/tickets", Some(t)).await.0,
+        StatusCode::CONFLICT
+    );
     let (s, body, _) = ask("C1", cs(Some("T9"))).await;
-    assert_eq!((s, body["value"].as_str()), (StatusCode::OK, Some("13812345678")));
+    assert_eq!(
+        (s, body["value"].as_str()),
+        (StatusCode::OK, Some("13812345678"))
+    );
 
     // Suspension applies to the very next request.
-    let (s, _, text) = api.call(Some("A1"), "PATCH", "/v1/principals/C1", Some(json!({"status": "suspended"}))).await;
+    let (s, _, text) = api
+        .call(
+            Some("A1"),
+            "PATCH",
+            "/v1/principals/C1",
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{text}");
     let (s, body, _) = ask("C1", cs(Some("T9"))).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(body.get("value").is_none());
-    assert_eq!(api.call(Some("E1"), "PATCH", "/v1/principals/C1", Some(json!({"status": "active"}))).await.0, StatusCode::FORBIDDEN);
-    let (s, _, _) = api.call(Some("A1"), "PATCH", "/v1/principals/A1", Some(json!({"status": "suspended"}))).await;
+    assert_eq!(
+        api.call(
+            Some("E1"),
+            "PATCH",
+            "/v1/principals/C1",
+            Some(json!({"status": "active"}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _, _) = api
+        .call(
+            Some("A1"),
+            "PATCH",
+            "/v1/principals/A1",
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "no self-suspension");
 }
 
@@ -634,27 +705,55 @@ async fn break_glass_needs_a_second_admin_and_works_once() {
     assert_eq!(s, StatusCode::CREATED, "{text}");
     let id = body["break_glass"]["id"].as_str().unwrap().to_owned();
     // Not usable before approval; not approvable by the requester or a non-admin.
-    let (s, body, _) = api.call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id))).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("break_glass_not_approved")));
+    let (s, body, _) = api
+        .call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id)))
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("break_glass_not_approved"))
+    );
     let approve = format!("/v1/break-glass/{id}/approve");
-    assert_eq!(api.call(Some("A1"), "POST", &approve, None).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(api.call(Some("C1"), "POST", &approve, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        api.call(Some("A1"), "POST", &approve, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        api.call(Some("C1"), "POST", &approve, None).await.0,
+        StatusCode::FORBIDDEN
+    );
     let (s, _, text) = api.call(Some("A2"), "POST", &approve, None).await;
     assert_eq!(s, StatusCode::OK, "{text}");
-    assert_eq!(api.call(Some("A2"), "POST", &approve, None).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        api.call(Some("A2"), "POST", &approve, None).await.0,
+        StatusCode::CONFLICT
+    );
     // Only the requester may use it, for that field, once.
-    assert_eq!(api.call(Some("A2"), "POST", "/v1/reveal", Some(reveal(&id))).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        api.call(Some("A2"), "POST", "/v1/reveal", Some(reveal(&id)))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
     let mut other_field = reveal(&id);
     other_field["field"] = json!("phone");
-    assert_eq!(api.call(Some("A1"), "POST", "/v1/reveal", Some(other_field)).await.0, StatusCode::FORBIDDEN);
-    let (s, body, text) = api.call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id))).await;
+    assert_eq!(
+        api.call(Some("A1"), "POST", "/v1/reveal", Some(other_field))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, body, text) = api
+        .call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id)))
+        .await;
     assert_eq!(s, StatusCode::OK, "{text}");
     assert_eq!(body["value"], "11010519491231002X");
     assert_eq!(body["decision"]["policies"], json!(["admin-break-glass"]));
     let e = entry(&api, body["log_index"].as_u64().unwrap());
     assert_eq!(e.detail["break_glass"], json!(id));
     assert_eq!(e.detail["approved_by"], json!("A2"));
-    let (s, _, _) = api.call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id))).await;
+    let (s, _, _) = api
+        .call(Some("A1"), "POST", "/v1/reveal", Some(reveal(&id)))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "used once");
     // The request and the approval are on record, without the justification.
     let log = api.vault.log().unwrap();
@@ -671,39 +770,111 @@ async fn break_glass_needs_a_second_admin_and_works_once() {
 #[tokio::test]
 async fn principals_keys_and_policies_over_the_api() {
     let api = setup();
-    let (s, _, text) = api.call(Some("A1"), "POST", "/v1/principals", Some(json!({"id": "E1001", "role": "courier", "station": "S02"}))).await;
+    let (s, _, text) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/principals",
+            Some(json!({"id": "E1001", "role": "courier", "station": "S02"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{text}");
-    let (s, _, _) = api.call(Some("A1"), "POST", "/v1/principals", Some(json!({"id": "E1001", "role": "courier"}))).await;
+    let (s, _, _) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/principals",
+            Some(json!({"id": "E1001", "role": "courier"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    let (s, body, _) = api.call(Some("A1"), "POST", "/v1/principals", Some(json!({"id": "E1002", "role": "wizard"}))).await;
-    assert_eq!((s, body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("role")));
-    let (s, body, _) = api.call(Some("A1"), "POST", "/v1/principals/E1001/keys", Some(json!({"expires_in_days": 30}))).await;
+    let (s, body, _) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/principals",
+            Some(json!({"id": "E1002", "role": "wizard"})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("role"))
+    );
+    let (s, body, _) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/principals/E1001/keys",
+            Some(json!({"expires_in_days": 30})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let secret = body["api_key"]["secret"].as_str().unwrap().to_owned();
     let key_id = body["api_key"]["id"].as_str().unwrap().to_owned();
     // The new key works; listings never show secrets.
     let mut api = api;
     api.keys.insert("E1001", secret.clone());
-    assert_eq!(api.call(Some("E1001"), "GET", "/v1/shipments/SF0", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.call(Some("E1001"), "GET", "/v1/shipments/SF0", None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     let (s, _, text) = api.call(Some("A1"), "GET", "/v1/keys", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(text.contains(&key_id) && !text.contains(&secret));
     let (s, _, _) = api.call(Some("A1"), "GET", "/v1/principals", None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(api.call(Some("E1"), "GET", "/v1/principals", None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        api.call(Some("E1"), "GET", "/v1/principals", None).await.0,
+        StatusCode::FORBIDDEN
+    );
     // Revoked: refused at once.
-    assert_eq!(api.call(Some("A1"), "DELETE", &format!("/v1/keys/{key_id}"), None).await.0, StatusCode::OK);
-    assert_eq!(api.call(Some("E1001"), "GET", "/v1/shipments/SF0", None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(api.call(Some("A1"), "DELETE", &format!("/v1/keys/{key_id}"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.call(Some("A1"), "DELETE", &format!("/v1/keys/{key_id}"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.call(Some("E1001"), "GET", "/v1/shipments/SF0", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.call(Some("A1"), "DELETE", &format!("/v1/keys/{key_id}"), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     // Policies: auditors read them; only admins reload.
     let (s, body, _) = api.call(Some("AU1"), "GET", "/v1/policies", None).await;
     assert_eq!(s, StatusCode::OK);
     let version = body["version"].as_str().unwrap().to_owned();
-    assert!(body["files"][0]["text"].as_str().unwrap().contains("courier-delivery-contact"));
-    assert_eq!(api.call(Some("E1"), "GET", "/v1/policies", None).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(api.call(Some("AU1"), "POST", "/v1/policies/reload", None).await.0, StatusCode::FORBIDDEN);
-    let (s, body, _) = api.call(Some("A1"), "POST", "/v1/policies/reload", None).await;
-    assert_eq!((s, body["version"].as_str()), (StatusCode::OK, Some(version.as_str())));
+    assert!(
+        body["files"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("courier-delivery-contact")
+    );
+    assert_eq!(
+        api.call(Some("E1"), "GET", "/v1/policies", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        api.call(Some("AU1"), "POST", "/v1/policies/reload", None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, body, _) = api
+        .call(Some("A1"), "POST", "/v1/policies/reload", None)
+        .await;
+    assert_eq!(
+        (s, body["version"].as_str()),
+        (StatusCode::OK, Some(version.as_str()))
+    );
 }
 
 #[tokio::test]
@@ -715,7 +886,11 @@ async fn reveal_fails_closed_when_the_log_cannot_record() {
     let (s, body, text) = api
         .call(Some("E1"), "POST", "/v1/reveal", Some(json!({"waybill_no": waybill, "party": "recipient", "field": "phone", "purpose": "delivery_contact"})))
         .await;
-    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("log_unavailable")), "{text}");
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("log_unavailable")),
+        "{text}"
+    );
     assert_no_plaintext(&text);
 }
 
@@ -765,18 +940,38 @@ async fn oidc_tokens_map_to_principals() {
     for (name, tok, want) in [
         ("good", token("C1", now + 300), StatusCode::NOT_FOUND),
         ("expired", token("C1", now - 300), StatusCode::UNAUTHORIZED),
-        ("unknown principal", token("NOBODY", now + 300), StatusCode::UNAUTHORIZED),
-        ("suspended principal", token("X1", now + 300), StatusCode::FORBIDDEN),
-        ("garbage", "e30.e30.AAAA".to_owned(), StatusCode::UNAUTHORIZED),
+        (
+            "unknown principal",
+            token("NOBODY", now + 300),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "suspended principal",
+            token("X1", now + 300),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "garbage",
+            "e30.e30.AAAA".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        ),
     ] {
         api.keys.insert("sso", tok);
         // A shipment that does not exist: 404 once authenticated.
-        let (s, body, text) = api.call(Some("sso"), "GET", "/v1/shipments/SF0", None).await;
+        let (s, body, text) = api
+            .call(Some("sso"), "GET", "/v1/shipments/SF0", None)
+            .await;
         assert_eq!(s, want, "{name}: {text}");
         if s != StatusCode::NOT_FOUND {
-            assert!(matches!(body["error"]["code"].as_str(), Some("unauthenticated" | "forbidden")));
+            assert!(matches!(
+                body["error"]["code"].as_str(),
+                Some("unauthenticated" | "forbidden")
+            ));
         }
     }
     // API keys keep working beside SSO.
-    assert_eq!(api.call(Some("A1"), "GET", "/v1/principals", None).await.0, StatusCode::OK);
+    assert_eq!(
+        api.call(Some("A1"), "GET", "/v1/principals", None).await.0,
+        StatusCode::OK
+    );
 }

@@ -560,7 +560,10 @@ impl Store for PgStore {
 
     fn get_principal(&self, tenant: &str, id: &str) -> Result<Option<Principal>, StoreError> {
         let mut conn = self.conn()?;
-        let sql = number_params(&format!("{} WHERE tenant = ? AND id = ?", access::PRINCIPAL));
+        let sql = number_params(&format!(
+            "{} WHERE tenant = ? AND id = ?",
+            access::PRINCIPAL
+        ));
         conn.query_opt(&sql, &[&tenant, &id])
             .map_err(err)?
             .map(|r| principal_from(&r))
@@ -569,7 +572,10 @@ impl Store for PgStore {
 
     fn list_principals(&self, tenant: &str) -> Result<Vec<Principal>, StoreError> {
         let mut conn = self.conn()?;
-        let sql = number_params(&format!("{} WHERE tenant = ? ORDER BY id", access::PRINCIPAL));
+        let sql = number_params(&format!(
+            "{} WHERE tenant = ? ORDER BY id",
+            access::PRINCIPAL
+        ));
         conn.query(&sql, &[&tenant])
             .map_err(err)?
             .iter()
@@ -648,7 +654,14 @@ impl Store for PgStore {
         let n = conn
             .execute(
                 &number_params(access::PUT_TICKET),
-                &[&t.tenant, &t.id, &t.waybill_no, &t.opened_by, &t.opened_at, &t.closed_at],
+                &[
+                    &t.tenant,
+                    &t.id,
+                    &t.waybill_no,
+                    &t.opened_by,
+                    &t.opened_at,
+                    &t.closed_at,
+                ],
             )
             .map_err(err)?;
         Ok(if n == 1 {
@@ -739,7 +752,10 @@ impl Store for PgStore {
     fn use_break_glass(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
         let n = conn
-            .execute(&number_params(access::USE_BREAK_GLASS), &[&at, &tenant, &id])
+            .execute(
+                &number_params(access::USE_BREAK_GLASS),
+                &[&at, &tenant, &id],
+            )
             .map_err(err)?;
         Ok(n == 1)
     }

@@ -5,9 +5,9 @@
 /// `(version, description, SQL)`; never edit a released entry, add one.
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
-    1,
-    "vault tables",
-    r#"
+        1,
+        "vault tables",
+        r#"
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -186,8 +186,10 @@ pub(crate) mod access {
     pub(crate) const PRINCIPAL: &str =
         "SELECT tenant, id, role, station, status, created_at FROM principals";
     /// Columns of an API key.
-    pub(crate) const API_KEY: &str = "SELECT id, tenant, principal, hash, created_at, expires_at, revoked_at FROM api_keys";
-    pub(crate) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = ? WHERE tenant = ? AND id = ? AND revoked_at IS NULL";
+    pub(crate) const API_KEY: &str =
+        "SELECT id, tenant, principal, hash, created_at, expires_at, revoked_at FROM api_keys";
+    pub(crate) const REVOKE_KEY: &str =
+        "UPDATE api_keys SET revoked_at = ? WHERE tenant = ? AND id = ? AND revoked_at IS NULL";
     /// One window's increment: no row comes back when the window is full.
     pub(crate) const TAKE_QUOTA: &str = "INSERT INTO reveal_quota (tenant, principal, window_secs, window_start, count) VALUES (?, ?, ?, ?, 1) \
         ON CONFLICT (tenant, principal, window_secs, window_start) DO UPDATE SET count = reveal_quota.count + 1 \

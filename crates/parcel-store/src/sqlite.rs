@@ -569,7 +569,10 @@ impl Store for SqliteStore {
     fn list_principals(&self, tenant: &str) -> Result<Vec<Principal>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
-            .prepare(&format!("{} WHERE tenant = ? ORDER BY id", access::PRINCIPAL))
+            .prepare(&format!(
+                "{} WHERE tenant = ? ORDER BY id",
+                access::PRINCIPAL
+            ))
             .map_err(err)?;
         let rows = stmt
             .query_map(params![tenant], principal_from)
@@ -643,7 +646,14 @@ impl Store for SqliteStore {
         let n = conn
             .execute(
                 access::PUT_TICKET,
-                params![t.tenant, t.id, t.waybill_no, t.opened_by, t.opened_at, t.closed_at],
+                params![
+                    t.tenant,
+                    t.id,
+                    t.waybill_no,
+                    t.opened_by,
+                    t.opened_at,
+                    t.closed_at
+                ],
             )
             .map_err(err)?;
         Ok(if n == 1 {
@@ -760,10 +770,9 @@ fn take_quota_tx(
         let counted: Option<i64> = tx
             .prepare_cached(access::TAKE_QUOTA)
             .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![tenant, principal, w.secs, w.start, w.limit],
-                    |r| r.get(0),
-                )
+                stmt.query_row(params![tenant, principal, w.secs, w.start, w.limit], |r| {
+                    r.get(0)
+                })
                 .optional()
             })
             .map_err(err)?;

@@ -846,7 +846,12 @@ fn reveal_quotas_are_exact_under_concurrency_across_servers() {
             ..hour
         };
         let mut more = 0;
-        while b.store.take_quota("acme", "E1", &[next, day]).unwrap().is_none() {
+        while b
+            .store
+            .take_quota("acme", "E1", &[next, day])
+            .unwrap()
+            .is_none()
+        {
             more += 1;
         }
         assert_eq!(more, 20, "{}", b.name);
@@ -860,7 +865,11 @@ fn reveal_quotas_are_exact_under_concurrency_across_servers() {
         assert_eq!(b.store.take_quota("acme", "E2", &[hour]).unwrap(), None);
         let zero = QuotaWindow { limit: 0, ..hour };
         assert_eq!(b.store.take_quota("acme", "E3", &[zero]).unwrap(), Some(0));
-        assert!(b.store.prune_quota(hour.start + 1).unwrap() >= 2, "{}", b.name);
+        assert!(
+            b.store.prune_quota(hour.start + 1).unwrap() >= 2,
+            "{}",
+            b.name
+        );
     }
 }
 
@@ -888,7 +897,11 @@ fn principals_keys_tickets_and_break_glass() {
             .collect();
         assert_eq!(list, ["A1", "A2", "E1"], "{}", b.name);
         assert_eq!(
-            s.get_principal("acme", "E1").unwrap().unwrap().station.as_deref(),
+            s.get_principal("acme", "E1")
+                .unwrap()
+                .unwrap()
+                .station
+                .as_deref(),
             Some("S01")
         );
         assert!(s.get_principal("beta", "E1").unwrap().is_none());
@@ -902,7 +915,7 @@ fn principals_keys_tickets_and_break_glass() {
             revoked_at: None,
         };
         s.put_api_key(&key).unwrap();
-        assert_eq!(s.list_api_keys("acme").unwrap(), [key.clone()]);
+        assert_eq!(s.list_api_keys("acme").unwrap(), std::slice::from_ref(&key));
         assert!(!s.revoke_api_key("beta", "k_1", NOW).unwrap(), "{}", b.name);
         assert!(s.revoke_api_key("acme", "k_1", NOW).unwrap());
         assert!(!s.revoke_api_key("acme", "k_1", NOW).unwrap(), "twice");
@@ -935,22 +948,36 @@ fn principals_keys_tickets_and_break_glass() {
             used_at: None,
         };
         s.put_break_glass(&bg).unwrap();
-        assert!(!s.use_break_glass("acme", "bg1", NOW).unwrap(), "unapproved");
         assert!(
-            !s.approve_break_glass("acme", "bg1", "A1", NOW, NOW - 900).unwrap(),
+            !s.use_break_glass("acme", "bg1", NOW).unwrap(),
+            "unapproved"
+        );
+        assert!(
+            !s.approve_break_glass("acme", "bg1", "A1", NOW, NOW - 900)
+                .unwrap(),
             "self-approval"
         );
         assert!(
-            !s.approve_break_glass("acme", "bg1", "A2", NOW + 901, NOW + 1).unwrap(),
+            !s.approve_break_glass("acme", "bg1", "A2", NOW + 901, NOW + 1)
+                .unwrap(),
             "too late"
         );
-        assert!(s.approve_break_glass("acme", "bg1", "A2", NOW + 60, NOW - 840).unwrap());
-        assert!(!s.approve_break_glass("acme", "bg1", "A2", NOW + 61, NOW - 840).unwrap());
+        assert!(
+            s.approve_break_glass("acme", "bg1", "A2", NOW + 60, NOW - 840)
+                .unwrap()
+        );
+        assert!(
+            !s.approve_break_glass("acme", "bg1", "A2", NOW + 61, NOW - 840)
+                .unwrap()
+        );
         assert!(s.use_break_glass("acme", "bg1", NOW + 70).unwrap());
         assert!(!s.use_break_glass("acme", "bg1", NOW + 71).unwrap(), "once");
         let got = s.get_break_glass("acme", "bg1").unwrap().unwrap();
         assert_eq!(got.approved_by.as_deref(), Some("A2"));
         assert_eq!(got.used_at, Some(NOW + 70));
-        assert!(!format!("{got:?}").contains("fraud"), "justification in Debug");
+        assert!(
+            !format!("{got:?}").contains("fraud"),
+            "justification in Debug"
+        );
     }
 }

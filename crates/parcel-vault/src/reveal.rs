@@ -176,8 +176,7 @@ impl Vault {
                                 && b.party == input.party.as_str()
                                 && b.field == input.field.as_str()
                                 && b.used_at.is_none()
-                                && b
-                                    .approved_at
+                                && b.approved_at
                                     .is_some_and(|t| now <= t + options.break_glass_secs) =>
                         {
                             break_glass = Some(b);

@@ -44,7 +44,11 @@ pub(crate) fn policy(cmd: PolicyCommand) -> Result<ExitCode> {
                 for p in &problems {
                     writeln!(err, "{p}")?;
                 }
-                writeln!(err, "{} problems; nothing is valid until all are fixed", problems.len())?;
+                writeln!(
+                    err,
+                    "{} problems; nothing is valid until all are fixed",
+                    problems.len()
+                )?;
                 Ok(ExitCode::from(1))
             }
             Err(e) => Err(e.into()),
@@ -55,8 +59,7 @@ pub(crate) fn policy(cmd: PolicyCommand) -> Result<ExitCode> {
             let engine = Engine::new(policies)?;
             let text = std::fs::read_to_string(&cases)
                 .with_context(|| format!("{}: cannot read", cases.display()))?;
-            let results =
-                parcel_policy::cases::run(&engine, &cases.display().to_string(), &text)?;
+            let results = parcel_policy::cases::run(&engine, &cases.display().to_string(), &text)?;
             let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
             for r in &failed {
                 writeln!(
@@ -127,8 +130,7 @@ pub(crate) fn access(config: &Config) -> Result<Access> {
 pub(crate) async fn reload_on_sighup(access: Arc<Access>, vault: Arc<Vault>) {
     #[cfg(unix)]
     {
-        let Ok(mut hup) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
             tracing::warn!("cannot listen for SIGHUP; reload policies through the API");
             return;
@@ -145,7 +147,9 @@ pub(crate) async fn reload_on_sighup(access: Arc<Access>, vault: Arc<Vault>) {
             .await;
             match done {
                 Ok(Ok((old, new))) => tracing::info!(%old, %new, "policy set reloaded on SIGHUP"),
-                Ok(Err(e)) => tracing::error!(error = %e, "policy reload failed; the previous set stays in force"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "policy reload failed; the previous set stays in force")
+                }
                 Err(e) => tracing::error!(error = %e, "policy reload task failed"),
             }
         }
@@ -206,10 +210,17 @@ pub(crate) fn list_keys(config: &Config, vault: &Vault) -> Result<()> {
     let mut out = io::stdout().lock();
     let fmt = |t: Option<i64>| {
         t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_else(|| "-".to_owned())
     };
-    writeln!(out, "{:<16} {:<16} {:<22} {:<22} status", "id", "principal", "created", "expires")?;
+    writeln!(
+        out,
+        "{:<16} {:<16} {:<22} {:<22} status",
+        "id", "principal", "created", "expires"
+    )?;
     for k in vault.store().list_api_keys(&config.vault.tenant)? {
         let status = if k.revoked_at.is_some() {
             "revoked"

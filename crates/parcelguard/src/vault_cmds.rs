@@ -311,7 +311,10 @@ pub(crate) fn keys(config: &Config, cmd: KeysCommand) -> Result<ExitCode> {
             if !vault.store().revoke_api_key(tenant, &id, now())? {
                 bail!("{id}: no such live key in tenant `{tenant}` (see `keys list`)");
             }
-            writeln!(out, "revoked {id}; servers stop accepting it within 2 seconds")?;
+            writeln!(
+                out,
+                "revoked {id}; servers stop accepting it within 2 seconds"
+            )?;
         }
         KeysCommand::List => {
             drop(out);

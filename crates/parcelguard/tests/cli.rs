@@ -960,7 +960,18 @@ fn killed_server_never_returned_a_reveal_without_its_log_entry() {
     use base64::Engine as _;
     let dir = init_dir();
     let out = pg(dir.path())
-        .args(["--data-dir", "d", "keys", "create-api-key", "--principal", "E1001", "--role", "courier", "--station", "ST01"])
+        .args([
+            "--data-dir",
+            "d",
+            "keys",
+            "create-api-key",
+            "--principal",
+            "E1001",
+            "--role",
+            "courier",
+            "--station",
+            "ST01",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -988,7 +999,15 @@ fn killed_server_never_returned_a_reveal_without_its_log_entry() {
     ];
     let (mut child, addr) = spawn_listening(
         dir.path(),
-        &["--data-dir", "d", "--log-level", "debug", "serve", "--listen", "127.0.0.1:0"],
+        &[
+            "--data-dir",
+            "d",
+            "--log-level",
+            "debug",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
         &quota,
     );
     let mut stderr = child.stderr.take().unwrap();
@@ -1003,7 +1022,8 @@ fn killed_server_never_returned_a_reveal_without_its_log_entry() {
     let received = std::sync::Mutex::new(Vec::<(u64, String, String, String)>::new());
     std::thread::scope(|s| {
         for t in 0..4 {
-            let (addr, auth, waybills, stop, received) = (&addr, &auth, &waybills, &stop, &received);
+            let (addr, auth, waybills, stop, received) =
+                (&addr, &auth, &waybills, &stop, &received);
             s.spawn(move || {
                 let mut i = t;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1037,15 +1057,26 @@ fn killed_server_never_returned_a_reveal_without_its_log_entry() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     let received = received.into_inner().unwrap();
-    assert!(received.len() >= 20, "only {} reveals before the kill", received.len());
+    assert!(
+        received.len() >= 20,
+        "only {} reveals before the kill",
+        received.len()
+    );
     let server_log = logs.join().unwrap();
     for (index, waybill, field, value) in &received {
-        assert!(!server_log.contains(value.as_str()), "revealed value in the server log");
+        assert!(
+            !server_log.contains(value.as_str()),
+            "revealed value in the server log"
+        );
         let out = pg(dir.path())
             .args(["--data-dir", "d", "log", "prove", &index.to_string()])
             .output()
             .unwrap();
-        assert!(out.status.success(), "entry {index} missing: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "entry {index} missing: {}",
+            text(&out.stderr)
+        );
         let receipt: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(receipt["entry"].as_str().unwrap())
@@ -1070,7 +1101,12 @@ fn killed_server_never_returned_a_reveal_without_its_log_entry() {
         .args(["--data-dir", "d", "log", "verify", "--dir", "pub"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }
 
 /// 0–255 ms, from the clock's nanoseconds: a moment no code chose.
