@@ -24,6 +24,11 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
+    /// Serialises this process's quota transactions: SQLite takes one
+    /// writer at a time, and connections that find the lock taken back off
+    /// by sleeping (busy_timeout), which under load costs far more than
+    /// waiting in line here.
+    quota_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 /// Per-connection settings; `busy_timeout` first so that the others wait
@@ -54,7 +59,10 @@ impl SqliteStore {
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            quota_lock: std::sync::Arc::default(),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -621,6 +629,10 @@ impl Store for SqliteStore {
         if let Some(i) = windows.iter().position(|w| w.limit <= 0) {
             return Ok(Some(i));
         }
+        let _turn = self
+            .quota_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut conn = self.conn()?;
         // Counters are not worth an fsync per reveal: this connection
         // commits them without waiting for the disk (WAL keeps them
