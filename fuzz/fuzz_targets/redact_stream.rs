@@ -14,7 +14,9 @@ use parcel_scan::redact::{Operators, Redaction};
 static DETECTOR: OnceLock<Option<Detector>> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let Some(d) = DETECTOR.get_or_init(|| Detector::new().ok()).as_ref() else { return };
+    let Some(d) = DETECTOR.get_or_init(|| Detector::new().ok()).as_ref() else {
+        return;
+    };
     // Chunking at a tiny size must still cover every byte exactly once.
     let mut chunker = Chunker::new(data, 64);
     let mut covered = 0u64;
@@ -29,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Box::new(data)
     };
-    let ops = Operators { default: Operator::Hash, per_type: Default::default() };
+    let ops = Operators {
+        default: Operator::Hash,
+        per_type: Default::default(),
+    };
     let r = Redactor::with_keys(&[1; 32], &[2; 32]);
     let mut out = Vec::new();
     let redaction = Redaction {
