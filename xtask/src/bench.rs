@@ -148,7 +148,7 @@ fn run_once(cmd: &Path, args: &[&str], ok_codes: &[i32]) -> Result<Measure> {
     Ok(Measure { secs, rss_kb })
 }
 
-fn measure(cmd: &Path, args: &[&str], ok: &[i32], runs: usize) -> Result<(f64, u64)> {
+pub(crate) fn measure(cmd: &Path, args: &[&str], ok: &[i32], runs: usize) -> Result<(f64, u64)> {
     let mut secs = Vec::new();
     let mut rss = 0;
     for _ in 0..runs.max(1) {

@@ -9,6 +9,7 @@ mod bench;
 mod bench_log;
 mod bench_reveal;
 mod bench_vault;
+mod risk_eval;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,9 @@ enum Task {
     /// Policy decisions and end-to-end reveals over HTTP against the masked
     /// GET of the same server; prints a Markdown table.
     BenchReveal(bench_reveal::Args),
+    /// Insider-risk recall within the alert budget and replay speed on a
+    /// simulated workforce; prints Markdown for docs/insider-risk.md.
+    RiskEval(risk_eval::Args),
     /// Per-type precision/recall/F1 of the detector on a synthetic corpus.
     Accuracy {
         /// Documents to generate.
@@ -77,6 +81,7 @@ fn main() -> Result<()> {
         Task::BenchVault(args) => bench_vault::run(&args),
         Task::BenchLog(args) => bench_log::run(&args),
         Task::BenchReveal(args) => bench_reveal::run(&args),
+        Task::RiskEval(args) => risk_eval::run(&args),
         Task::Accuracy { docs, seed, errors } => accuracy(docs, seed, errors),
         Task::Divisions { dist } => divisions(&dist),
         Task::DemoData => demo_data(),

@@ -13,6 +13,7 @@
 
 mod docs;
 mod values;
+pub mod workforce;
 
 use rand::{Rng as _, SeedableRng as _};
 

@@ -48,6 +48,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(cmd) => crate::log_cmds::log(&config, cmd),
         Command::Policy(cmd) => crate::access_cmds::policy(cmd),
         Command::Witness(args) => crate::log_cmds::witness(&config, args),
+        Command::Watch(args) => crate::risk_cmds::watch(args),
     }
 }
 

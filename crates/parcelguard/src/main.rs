@@ -5,6 +5,7 @@ mod access_cmds;
 mod cli;
 mod commands;
 mod log_cmds;
+mod risk_cmds;
 mod vault_cmds;
 
 use std::io::Write as _;
