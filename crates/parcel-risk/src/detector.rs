@@ -24,7 +24,7 @@
 //! raises every baseline with it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hash as _, Hasher};
+use std::hash::{BuildHasher as _, BuildHasherDefault, Hasher};
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -318,11 +318,20 @@ impl Hasher for Identity {
 
 type U64Set = HashSet<u64, BuildHasherDefault<Identity>>;
 
-fn hash_str(s: &str) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    s.hash(&mut h);
+/// The string hasher: fast, seeded per process (the ids come from other
+/// systems' files, so collisions should not be choosable).
+fn state() -> &'static foldhash::fast::RandomState {
+    static STATE: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    STATE.get_or_init(foldhash::fast::RandomState::default)
+}
+
+fn hash_one(v: impl std::hash::Hash) -> u64 {
     // 0 means "none" in the actor's last-seen slots.
-    h.finish() | 1
+    state().hash_one(v) | 1
+}
+
+fn hash_str(s: &str) -> u64 {
+    hash_one(s)
 }
 
 #[derive(Debug, Clone)]
@@ -398,6 +407,7 @@ impl Today {
 
 #[derive(Debug)]
 struct Actor {
+    name: Box<str>,
     role: Option<Box<str>>,
     station: Option<Box<str>>,
     history: VecDeque<DaySummary>,
@@ -421,8 +431,9 @@ struct Actor {
 }
 
 impl Actor {
-    fn new(day: i64) -> Self {
+    fn new(name: &str, day: i64) -> Self {
         Self {
+            name: name.into(),
             role: None,
             station: None,
             history: VecDeque::new(),
@@ -484,25 +495,32 @@ impl Actor {
             slot.1 = day;
             return true;
         }
-        if list.len() >= MAX_DEVICES {
-            if let Some(oldest) = list
+        if list.len() >= MAX_DEVICES
+            && let Some(oldest) = list
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, (_, d))| *d)
                 .map(|(i, _)| i)
-            {
-                list.swap_remove(oldest);
-            }
+        {
+            list.swap_remove(oldest);
         }
         list.push((key, day));
         false
     }
 }
 
+/// Which peers a candidate was compared with (named only when raised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeerKind {
+    Station,
+    Role,
+    DayBefore,
+}
+
 /// A scored actor at one tick.
 #[derive(Debug)]
 struct Candidate {
-    key: Box<str>,
+    key: u64,
     points: f64,
     per: [f64; N],
     expected: [f64; N],
@@ -510,7 +528,7 @@ struct Candidate {
     peer_median: [f64; N],
     peer_p99: [f64; N],
     peers: usize,
-    peer_label: String,
+    peer_kind: PeerKind,
     carry: f64,
 }
 
@@ -519,7 +537,7 @@ struct Candidate {
 #[derive(Debug)]
 pub struct Detector {
     config: Config,
-    actors: HashMap<Box<str>, Actor>,
+    actors: HashMap<u64, Actor, BuildHasherDefault<Identity>>,
     role_hours: HashMap<Box<str>, [f64; 24]>,
     day: Option<i64>,
     clock: i64,
@@ -528,8 +546,8 @@ pub struct Detector {
     /// Per closed day, the best score nobody was raised for.
     recent_unraised: VecDeque<f64>,
     /// Peer statistics of the last closed day, by "role\u{1f}station" and role.
-    prev_groups: HashMap<String, GroupStats>,
-    next_prev_groups: HashMap<String, GroupStats>,
+    prev_groups: HashMap<u64, GroupStats>,
+    next_prev_groups: HashMap<u64, GroupStats>,
     stats: Stats,
 }
 
@@ -539,7 +557,7 @@ impl Detector {
     pub fn new(config: Config) -> Self {
         Self {
             config,
-            actors: HashMap::new(),
+            actors: HashMap::default(),
             role_hours: HashMap::new(),
             day: None,
             clock: i64::MIN,
@@ -597,20 +615,18 @@ impl Detector {
         };
         let role_p = role_share(ev.role.as_deref().and_then(|r| self.role_hours.get(r)));
 
-        if !self.actors.contains_key(ev.actor.as_ref()) {
-            self.actors
-                .insert(ev.actor.as_ref().into(), Actor::new(day));
-        }
-        let Some(actor) = self.actors.get_mut(ev.actor.as_ref()) else {
-            return;
-        };
+        // Keyed by a seeded 64-bit hash: one hash per event, no allocation.
+        let actor = self
+            .actors
+            .entry(hash_str(&ev.actor))
+            .or_insert_with(|| Actor::new(ev.actor.as_ref(), day));
         if actor.today.day != day {
             actor.start_day(day, day_start);
         }
-        if let Some(role) = ev.role.as_deref() {
-            if actor.role.as_deref() != Some(role) {
-                actor.role = Some(role.into());
-            }
+        if let Some(role) = ev.role.as_deref()
+            && actor.role.as_deref() != Some(role)
+        {
+            actor.role = Some(role.into());
         }
         let t = &mut actor.today;
         t.first_ts = t.first_ts.min(ts);
@@ -622,12 +638,12 @@ impl Detector {
         if data {
             t.accesses += 1;
             t.hours[hour] += 1;
-            if actor.station.is_none() || t.accesses == 1 {
-                if let Some(st) = ev.station.as_deref() {
-                    if actor.station.as_deref() != Some(st) {
-                        actor.station = Some(st.into());
-                    }
-                }
+            // The day's first data access names the home station.
+            if (actor.station.is_none() || t.accesses == 1)
+                && let Some(st) = ev.station.as_deref()
+                && actor.station.as_deref() != Some(st)
+            {
+                actor.station = Some(st.into());
             }
         }
         let customer = ev
@@ -663,15 +679,14 @@ impl Detector {
                                 t.bump(F::Repeat, extra - now, ts, ev.evidence, keep);
                             }
                         } else {
-                            if recent.len() >= MAX_REPEAT_TRACKED {
-                                if let Some(oldest) = recent
+                            if recent.len() >= MAX_REPEAT_TRACKED
+                                && let Some(oldest) = recent
                                     .iter()
                                     .enumerate()
                                     .min_by_key(|(_, e)| e.1)
                                     .map(|(i, _)| i)
-                                {
-                                    recent.swap_remove(oldest);
-                                }
+                            {
+                                recent.swap_remove(oldest);
                             }
                             recent.push((c, ts, 1));
                         }
@@ -846,9 +861,9 @@ impl Detector {
         while self.recent_unraised.len() > 7 {
             self.recent_unraised.pop_front();
         }
-        let per: HashMap<&str, f64> = candidates
+        let per: HashMap<u64, f64> = candidates
             .iter()
-            .map(|c| (c.key.as_ref(), c.points - c.carry))
+            .map(|c| (c.key, c.points - c.carry))
             .collect();
         let history_days = self.config.history_days;
         for (key, actor) in &mut self.actors {
@@ -857,7 +872,7 @@ impl Detector {
             {
                 continue;
             }
-            let points = per.get(key.as_ref()).copied().unwrap_or(0.0);
+            let points = per.get(key).copied().unwrap_or(0.0);
             let mut x = [0f32; N];
             for (dst, src) in x.iter_mut().zip(actor.today.x) {
                 *dst = src as f32;
@@ -909,7 +924,13 @@ impl Detector {
         let mut reasons: Vec<String> = order
             .iter()
             .take(4)
-            .map(|&f| reason_text(f, c, t, &when))
+            .map(|&f| {
+                let group = (
+                    actor.role.as_deref().unwrap_or(""),
+                    actor.station.as_deref().unwrap_or(""),
+                );
+                reason_text(f, c, t, group, &when)
+            })
             .collect();
         if c.carry >= 1.0 {
             reasons.push(format!(
@@ -929,7 +950,7 @@ impl Detector {
             t.evidence.clone()
         };
         out.push(Alert {
-            actor: c.key.to_string(),
+            actor: actor.name.to_string(),
             role: actor.role.as_deref().map(str::to_string),
             station: actor.station.as_deref().map(str::to_string),
             raised_at: when(at),
@@ -956,7 +977,7 @@ impl Detector {
     /// Scores every actor active today, best first, skipping those under a
     /// recent alert.
     fn score(&mut self, day: i64, intraday: bool) -> Vec<Candidate> {
-        let active: Vec<(&Box<str>, &Actor)> = self
+        let active: Vec<(&u64, &Actor)> = self
             .actors
             .iter()
             .filter(|(_, a)| a.today.day == day && a.today.accesses > 0 && a.alerted_until < day)
@@ -993,10 +1014,10 @@ impl Detector {
         if !intraday {
             let mut saved = HashMap::new();
             for ((role, station), s) in &group_stats {
-                saved.insert(format!("{role}\u{1f}{station}"), s.clone());
+                saved.insert(hash_one((role, station)), s.clone());
             }
             for (role, s) in &role_stats {
-                saved.insert((*role).to_string(), s.clone());
+                saved.insert(hash_one(role), s.clone());
             }
             self.next_prev_groups = saved;
         }
@@ -1005,32 +1026,27 @@ impl Detector {
             .map(|(key, a)| {
                 let role = a.role.as_deref().unwrap_or("");
                 let station = a.station.as_deref().unwrap_or("");
-                let group_key = format!("{role}\u{1f}{station}");
                 // During the day, part of the peers have not started yet:
                 // yesterday's full day is the floor of what is normal.
-                let (today, prev, label) = match group_stats.get(&(role, station)) {
+                let (today, prev, kind) = match group_stats.get(&(role, station)) {
                     Some(s) => (
                         Some(s),
-                        prev_groups.get(&group_key),
-                        format!("{} {role}s at {station}", s.n),
+                        prev_groups.get(&hash_one((role, station))),
+                        PeerKind::Station,
                     ),
                     None => (
                         role_stats.get(role),
-                        prev_groups.get(role),
-                        format!(
-                            "{} {}s",
-                            role_stats.get(role).map_or(0, |s| s.n),
-                            if role.is_empty() { "actor" } else { role }
-                        ),
+                        prev_groups.get(&hash_one(role)),
+                        PeerKind::Role,
                     ),
                 };
                 let prev = if intraday { prev } else { None };
                 let blended = GroupStats::blend(today, prev);
                 let stats = blended.as_ref().unwrap_or(&EMPTY);
-                let label = if today.is_none() && prev.is_some() {
-                    format!("{} peers the day before", stats.n)
+                let kind = if today.is_none() && prev.is_some() {
+                    PeerKind::DayBefore
                 } else {
-                    label
+                    kind
                 };
                 let usable = blended.is_some();
                 let surge = if today.is_some() { stats.surge } else { 1.0 };
@@ -1067,7 +1083,7 @@ impl Detector {
                 }
                 let points = per.iter().sum::<f64>() + a.carry;
                 Candidate {
-                    key: (*key).clone(),
+                    key: **key,
                     points,
                     per,
                     expected,
@@ -1075,15 +1091,17 @@ impl Detector {
                     peer_median: if usable { stats.median } else { [0.0; N] },
                     peer_p99: if usable { stats.p99 } else { [0.0; N] },
                     peers: if usable { stats.n } else { 0 },
-                    peer_label: label,
+                    peer_kind: kind,
                     carry: a.carry,
                 }
             })
             .collect();
+        // Ties go by name: the hash keys are seeded per process.
+        let name = |k: &u64| self.actors.get(k).map(|a| &a.name);
         out.sort_by(|a, b| {
             b.points
                 .total_cmp(&a.points)
-                .then_with(|| a.key.cmp(&b.key))
+                .then_with(|| name(&a.key).cmp(&name(&b.key)))
         });
         out
     }
@@ -1200,11 +1218,11 @@ fn waybill_key(w: &str) -> Option<u64> {
 fn network_key(ip: &str) -> Option<u64> {
     if let Ok(v4) = ip.parse::<std::net::Ipv4Addr>() {
         let [a, b, _, _] = v4.octets();
-        return Some(hash_str(&format!("{a}.{b}")));
+        return Some(hash_one((a, b)));
     }
     let v6 = ip.parse::<std::net::Ipv6Addr>().ok()?;
     let s = v6.segments();
-    Some(hash_str(&format!("{:x}:{:x}:{:x}", s[0], s[1], s[2])))
+    Some(hash_one((s[0], s[1], s[2])))
 }
 
 fn fmt_num(x: f64) -> String {
@@ -1215,7 +1233,13 @@ fn fmt_num(x: f64) -> String {
     }
 }
 
-fn reason_text(f: usize, c: &Candidate, t: &Today, when: &dyn Fn(i64) -> OffsetDateTime) -> String {
+fn reason_text(
+    f: usize,
+    c: &Candidate,
+    t: &Today,
+    (role, station): (&str, &str),
+    when: &dyn Fn(i64) -> OffsetDateTime,
+) -> String {
     let x = t.x[f];
     let (from, to) = t.span[f];
     let span = if from <= to && from != i64::MAX {
@@ -1281,7 +1305,15 @@ fn reason_text(f: usize, c: &Candidate, t: &Today, when: &dyn Fn(i64) -> OffsetD
             "; peers' median {}, 99th percentile {} ({})",
             fmt_num(c.peer_median[f]),
             fmt_num(c.peer_p99[f]),
-            c.peer_label
+            match c.peer_kind {
+                PeerKind::Station => format!("{} {role}s at {station}", c.peers),
+                PeerKind::Role => format!(
+                    "{} {}s",
+                    c.peers,
+                    if role.is_empty() { "actor" } else { role }
+                ),
+                PeerKind::DayBefore => format!("{} peers the day before", c.peers),
+            }
         )
     } else {
         String::new()

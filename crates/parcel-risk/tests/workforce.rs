@@ -2,6 +2,7 @@
 //! through the detector at the budget (5 alerts a day per 1,000
 //! employees). CI runs it at a small size; `cargo xtask risk-eval` runs the
 //! full size and writes the table in `docs/insider-risk.md`.
+#![allow(clippy::expect_used, reason = "test helpers outside #[test] functions")]
 
 use std::borrow::Cow;
 

@@ -2,7 +2,7 @@
 //! insider-risk detector and writes the alerts.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead as _, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ pub(crate) fn watch(args: WatchArgs) -> Result<ExitCode> {
     let utc_offset_secs =
         parse_offset(&args.utc_offset).context("--utc-offset: expected ±HH:MM, e.g. +08:00")?;
     let (name, reader) = open_events(&args.events)?;
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let mut reader = reader;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("{}: cannot create", path.display()))?,
@@ -35,25 +35,49 @@ pub(crate) fn watch(args: WatchArgs) -> Result<ExitCode> {
         ..Config::default()
     });
     let started = Instant::now();
-    let mut line = Vec::with_capacity(1024);
     let mut line_no = 0u64;
     let mut malformed = 0u64;
     let mut bytes = 0u64;
     let mut alerts: Vec<Alert> = Vec::new();
     let mut raised = 0u64;
     let mut stderr = io::stderr().lock();
+    // Lines are parsed where they lie in a large buffer: no copy per line.
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut start, mut end, mut eof) = (0usize, 0usize, false);
     loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("{name}: read failed after line {line_no}"))?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
+        let line = match memchr::memchr(b'\n', &buf[start..end]) {
+            Some(i) => {
+                let line = start..start + i;
+                start += i + 1;
+                line
+            }
+            None if eof => {
+                if start == end {
+                    break;
+                }
+                let line = start..end;
+                start = end;
+                line
+            }
+            None => {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+                if end == buf.len() {
+                    // A line longer than the buffer.
+                    buf.resize(buf.len() * 2, 0);
+                }
+                let n = reader
+                    .read(&mut buf[end..])
+                    .with_context(|| format!("{name}: read failed after line {line_no}"))?;
+                eof = n == 0;
+                end += n;
+                bytes += n as u64;
+                continue;
+            }
+        };
         line_no += 1;
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        match parse_line(body, line_no) {
+        match parse_line(&buf[line], line_no) {
             Ok(Some(ev)) => detector.observe(&ev, &mut alerts),
             Ok(None) => {}
             Err(e) => {

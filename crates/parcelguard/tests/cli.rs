@@ -43,14 +43,14 @@ fn help_lists_only_real_subcommands() {
     assert!(out.status.success());
     let help = text(&out.stdout);
     for cmd in [
-        "init", "scan", "redact", "serve", "import", "keys", "log", "witness", "policy",
+        "init", "scan", "redact", "serve", "import", "keys", "log", "witness", "policy", "watch",
     ] {
         assert!(
             help.contains(&format!("  {cmd} ")),
             "{cmd} missing:\n{help}"
         );
     }
-    for absent in ["watch", "label"] {
+    for absent in ["label", "numbers"] {
         assert!(
             !help.contains(&format!("  {absent}")),
             "{absent} listed but not built"
@@ -1222,4 +1222,117 @@ fn sighup_reloads_the_policy_directory() {
         .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap())
         .collect();
     assert!(String::from_utf8_lossy(&bundle).contains("policy_change"));
+}
+
+/// A simulated fortnight with one insider of each kind, gzipped, plus two
+/// malformed lines: `watch` reports them by line number, skips them, raises
+/// alerts with reasons and evidence lines, and exits 1; a quiet file exits 0.
+#[test]
+fn watch_replays_events_and_raises_alerts() {
+    use parcel_synth::workforce::{Workforce, WorkforceConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let config = WorkforceConfig {
+        employees: 300,
+        stations: 6,
+        days: 16,
+        peak_day: None,
+        insiders_per_scenario: 1,
+        seed: 3,
+        ..WorkforceConfig::default()
+    };
+    let mut workforce = Workforce::new(config.clone());
+    let mut lines = Vec::new();
+    for d in 0..config.days {
+        for ev in workforce.day(d) {
+            lines.push(serde_json::to_string(&ev).unwrap());
+        }
+    }
+    lines.insert(
+        5,
+        "{\"ts\":\"2026-10-21T08:00:00+08:00\",\"actor\":\"E1\"".to_string(),
+    );
+    lines.insert(9, r#"{"ts":"2026-10-21T08:00:00+08:00","actor":"E1","action":"reveal","assigned":"13812345678"}"#.to_string());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, (lines.join("\n") + "\n").as_bytes()).unwrap();
+    std::fs::write(dir.path().join("events.jsonl.gz"), gz.finish().unwrap()).unwrap();
+
+    let out = pg(dir.path())
+        .args([
+            "watch",
+            "--events",
+            "events.jsonl.gz",
+            "--alerts-per-day",
+            "1.5",
+            "-o",
+            "alerts.jsonl",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_no_pii(&out);
+    assert!(
+        stderr.contains("events.jsonl.gz: line 6, column"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("events.jsonl.gz: line 10: field `assigned`: expected true or false"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 malformed lines skipped"), "{stderr}");
+    let alerts: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !alerts.is_empty() && alerts.len() <= 2 * 16,
+        "{} alerts",
+        alerts.len()
+    );
+    let insiders: Vec<String> = workforce.insiders().into_iter().map(|i| i.actor).collect();
+    let bulk = &workforce.insiders()[0];
+    assert_eq!(bulk.scenario, "bulk");
+    let alert = alerts
+        .iter()
+        .find(|a| a["actor"] == bulk.actor.as_str())
+        .expect("the bulk insider is raised");
+    assert_eq!(alert["severity"], "critical");
+    assert!(
+        alert["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("accesses with no business reason"),
+        "{alert}"
+    );
+    let first_line = alert["evidence"][0].as_u64().unwrap() as usize;
+    assert!(
+        lines[first_line - 1].contains(&bulk.actor),
+        "evidence line {first_line} is not the actor's"
+    );
+    assert!(
+        alerts
+            .iter()
+            .filter(|a| insiders.contains(&a["actor"].as_str().unwrap().to_string()))
+            .count()
+            >= 5
+    );
+
+    // Nothing unusual: exit 0 and an empty file.
+    let quiet = r#"{"ts":"2026-10-21T09:00:00+08:00","actor":"E1","action":"login"}
+{"ts":"2026-10-21T09:05:00+08:00","actor":"E1","action":"reveal","assigned":true,"waybill_no":"SF1"}
+"#;
+    std::fs::write(dir.path().join("quiet.jsonl"), quiet).unwrap();
+    let out = pg(dir.path())
+        .args(["watch", "--events", "quiet.jsonl", "-o", "none.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = pg(dir.path())
+        .args(["watch", "--events", "missing.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.jsonl: cannot open"));
 }
