@@ -318,20 +318,17 @@ impl Hasher for Identity {
 
 type U64Set = HashSet<u64, BuildHasherDefault<Identity>>;
 
-/// The string hasher: fast, seeded per process (the ids come from other
-/// systems' files, so collisions should not be choosable).
-fn state() -> &'static foldhash::fast::RandomState {
-    static STATE: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
-    STATE.get_or_init(foldhash::fast::RandomState::default)
-}
+/// Hashes of ids: fast, and seeded per detector (the ids come from other
+/// systems' files, so collisions should not be choosable). Nothing the
+/// detector reports may depend on the seed; a test runs two detectors.
+#[derive(Debug, Clone, Default)]
+struct Keys(foldhash::fast::RandomState);
 
-fn hash_one(v: impl std::hash::Hash) -> u64 {
-    // 0 means "none" in the actor's last-seen slots.
-    state().hash_one(v) | 1
-}
-
-fn hash_str(s: &str) -> u64 {
-    hash_one(s)
+impl Keys {
+    fn of(&self, v: impl std::hash::Hash) -> u64 {
+        // 0 means "none" in the actor's last-seen slots.
+        self.0.hash_one(v) | 1
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -538,6 +535,7 @@ struct Candidate {
 pub struct Detector {
     config: Config,
     actors: HashMap<u64, Actor, BuildHasherDefault<Identity>>,
+    keys: Keys,
     role_hours: HashMap<Box<str>, [f64; 24]>,
     day: Option<i64>,
     clock: i64,
@@ -558,6 +556,7 @@ impl Detector {
         Self {
             config,
             actors: HashMap::default(),
+            keys: Keys::default(),
             role_hours: HashMap::new(),
             day: None,
             clock: i64::MIN,
@@ -605,6 +604,7 @@ impl Detector {
         self.advance_to(ts, out);
         let day = self.day.unwrap_or_else(|| self.local_day(ts));
         let day_start = self.day_start_ms(day);
+        let keys = &self.keys;
         let hour = self.local_hour(ts);
         let keep = self.config.evidence_per_alert;
         let role_share = |hours: Option<&[f64; 24]>| {
@@ -618,7 +618,7 @@ impl Detector {
         // Keyed by a seeded 64-bit hash: one hash per event, no allocation.
         let actor = self
             .actors
-            .entry(hash_str(&ev.actor))
+            .entry(keys.of(ev.actor.as_ref()))
             .or_insert_with(|| Actor::new(ev.actor.as_ref(), day));
         if actor.today.day != day {
             actor.start_day(day, day_start);
@@ -650,7 +650,7 @@ impl Detector {
             .customer
             .as_deref()
             .or(ev.waybill_no.as_deref())
-            .map(hash_str);
+            .map(|c| keys.of(c));
 
         match ev.action {
             Action::Reveal | Action::Search | Action::Deny => {
@@ -740,7 +740,7 @@ impl Detector {
         }
 
         let warmed = actor.days_seen >= 3;
-        if let Some(device) = ev.device.as_deref().map(hash_str) {
+        if let Some(device) = ev.device.as_deref().map(|d| keys.of(d)) {
             let had_any = !actor.devices.is_empty();
             if !Actor::known(&mut actor.devices, device, day) && warmed && had_any {
                 t.bump(F::NewDevice, 1.0, ts, ev.evidence, keep);
@@ -751,13 +751,13 @@ impl Detector {
             }
             actor.last_device = (device, ts);
         }
-        if let Some(net) = ev.ip.as_deref().and_then(network_key) {
+        if let Some(net) = ev.ip.as_deref().and_then(|ip| network_key(keys, ip)) {
             let had_any = !actor.networks.is_empty();
             if !Actor::known(&mut actor.networks, net, day) && warmed && had_any {
                 t.bump(F::NewDevice, 1.0, ts, ev.evidence, keep);
             }
         }
-        if let Some(station) = ev.station.as_deref().map(hash_str) {
+        if let Some(station) = ev.station.as_deref().map(|st| keys.of(st)) {
             let (last, at) = actor.last_station;
             if data && last != 0 && last != station && ts - at < 30 * 60_000 {
                 t.bump(F::Concurrent, 1.0, ts, ev.evidence, keep);
@@ -866,6 +866,7 @@ impl Detector {
             .map(|c| (c.key, c.points - c.carry))
             .collect();
         let history_days = self.config.history_days;
+        let mut role_counts: HashMap<Box<str>, [u64; 24]> = HashMap::new();
         for (key, actor) in &mut self.actors {
             if actor.today.day != day
                 || actor.today.accesses == 0 && actor.today.first_ts == i64::MAX
@@ -890,10 +891,23 @@ impl Detector {
                 *h = *h * 0.95 + n as f32;
             }
             if let Some(role) = &actor.role {
-                let profile = self.role_hours.entry(role.clone()).or_insert([0.0; 24]);
-                for (h, n) in profile.iter_mut().zip(actor.today.hours) {
-                    *h = *h * 0.999 + f64::from(n);
+                let counts = role_counts.entry(role.clone()).or_insert([0u64; 24]);
+                for (c, n) in counts.iter_mut().zip(actor.today.hours) {
+                    *c += u64::from(n);
                 }
+            }
+        }
+        // Integer sums first, one decay a day: the same profile whatever
+        // order the actors are visited in.
+        for profile in self.role_hours.values_mut() {
+            for h in profile.iter_mut() {
+                *h *= 0.95;
+            }
+        }
+        for (role, counts) in role_counts {
+            let profile = self.role_hours.entry(role).or_insert([0.0; 24]);
+            for (h, c) in profile.iter_mut().zip(counts) {
+                *h += c as f64;
             }
         }
         let horizon = day - (self.config.history_days as i64 + 7);
@@ -1011,13 +1025,14 @@ impl Detector {
             }
         }
         let prev_groups = &self.prev_groups;
+        let keys = &self.keys;
         if !intraday {
             let mut saved = HashMap::new();
             for ((role, station), s) in &group_stats {
-                saved.insert(hash_one((role, station)), s.clone());
+                saved.insert(self.keys.of((role, station)), s.clone());
             }
             for (role, s) in &role_stats {
-                saved.insert(hash_one(role), s.clone());
+                saved.insert(self.keys.of(role), s.clone());
             }
             self.next_prev_groups = saved;
         }
@@ -1031,12 +1046,12 @@ impl Detector {
                 let (today, prev, kind) = match group_stats.get(&(role, station)) {
                     Some(s) => (
                         Some(s),
-                        prev_groups.get(&hash_one((role, station))),
+                        prev_groups.get(&keys.of((role, station))),
                         PeerKind::Station,
                     ),
                     None => (
                         role_stats.get(role),
-                        prev_groups.get(&hash_one(role)),
+                        prev_groups.get(&keys.of(role)),
                         PeerKind::Role,
                     ),
                 };
@@ -1209,20 +1224,22 @@ fn waybill_key(w: &str) -> Option<u64> {
         return None;
     }
     let n: u64 = digits.parse().ok()?;
-    let tag = hash_str(prefix) & 0xff00_0000_0000_0000;
+    // A fixed seed: the tag must not change between runs.
+    let tag =
+        foldhash::fast::FixedState::with_seed(0x7061_7263).hash_one(prefix) & 0xff00_0000_0000_0000;
     Some(tag | n)
 }
 
 /// The network an address belongs to (IPv4 /16, IPv6 /48): a rented
 /// account shows up from a network the owner never used.
-fn network_key(ip: &str) -> Option<u64> {
+fn network_key(keys: &Keys, ip: &str) -> Option<u64> {
     if let Ok(v4) = ip.parse::<std::net::Ipv4Addr>() {
         let [a, b, _, _] = v4.octets();
-        return Some(hash_one((a, b)));
+        return Some(keys.of((a, b)));
     }
     let v6 = ip.parse::<std::net::Ipv6Addr>().ok()?;
     let s = v6.segments();
-    Some(hash_one((s[0], s[1], s[2])))
+    Some(keys.of((s[0], s[1], s[2])))
 }
 
 fn fmt_num(x: f64) -> String {
