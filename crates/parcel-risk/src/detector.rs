@@ -410,6 +410,8 @@ struct Actor {
     history: VecDeque<DaySummary>,
     /// Decayed profile of the hours this actor touches data in.
     hours: [f32; 24],
+    /// `hours` normalised at each midnight.
+    hour_share: [f64; 24],
     days_seen: u32,
     devices: Vec<(u64, i64)>,
     networks: Vec<(u64, i64)>,
@@ -435,6 +437,7 @@ impl Actor {
             station: None,
             history: VecDeque::new(),
             hours: [0.0; 24],
+            hour_share: [1.0; 24],
             days_seen: 0,
             devices: Vec::new(),
             networks: Vec::new(),
@@ -484,7 +487,7 @@ impl Actor {
     }
 
     fn volume(&self) -> f64 {
-        self.today.customers.len() as f64
+        self.today.x[F::Volume as usize]
     }
 
     fn known(list: &mut Vec<(u64, i64)>, key: u64, day: i64) -> bool {
@@ -537,6 +540,8 @@ pub struct Detector {
     actors: HashMap<u64, Actor, BuildHasherDefault<Identity>>,
     keys: Keys,
     role_hours: HashMap<Box<str>, [f64; 24]>,
+    /// `role_hours` normalised at each midnight (what the hot path reads).
+    role_share: HashMap<Box<str>, [f64; 24]>,
     day: Option<i64>,
     clock: i64,
     next_tick: i64,
@@ -558,6 +563,7 @@ impl Detector {
             actors: HashMap::default(),
             keys: Keys::default(),
             role_hours: HashMap::new(),
+            role_share: HashMap::new(),
             day: None,
             clock: i64::MIN,
             next_tick: i64::MAX,
@@ -607,13 +613,6 @@ impl Detector {
         let keys = &self.keys;
         let hour = self.local_hour(ts);
         let keep = self.config.evidence_per_alert;
-        let role_share = |hours: Option<&[f64; 24]>| {
-            hours.map_or(1.0, |h| {
-                let total: f64 = h.iter().sum();
-                if total > 0.0 { h[hour] / total } else { 1.0 }
-            })
-        };
-        let role_p = role_share(ev.role.as_deref().and_then(|r| self.role_hours.get(r)));
 
         // Keyed by a seeded 64-bit hash: one hash per event, no allocation.
         let actor = self
@@ -707,14 +706,16 @@ impl Detector {
         }
 
         if data {
-            let own_total: f32 = actor.hours.iter().sum();
             // New accounts get no off-shift judgement until they have a
             // week's pattern of their own.
             // Overtime is normal; hours the whole role sleeps through are not.
             let off = actor.days_seen >= 5
-                && own_total > 0.0
-                && f64::from(actor.hours[hour] / own_total) < 0.01
-                && role_p < 0.01;
+                && actor.hour_share[hour] < 0.01
+                && ev
+                    .role
+                    .as_deref()
+                    .and_then(|r| self.role_share.get(r))
+                    .is_some_and(|share| share[hour] < 0.01);
             if off {
                 t.bump(F::OffShift, 1.0, ts, ev.evidence, keep);
             }
@@ -764,13 +765,7 @@ impl Detector {
             }
             actor.last_station = (station, ts);
         }
-        let saturated = t.saturated;
-        let volume = t.customers.len() as f64;
-        t.x[F::Volume as usize] = if saturated {
-            volume.max(MAX_DISTINCT as f64)
-        } else {
-            volume
-        };
+        t.x[F::Volume as usize] = t.customers.len() as f64;
     }
 
     /// Moves event time forward to `ts` (a server calls this on a timer so
@@ -890,6 +885,12 @@ impl Detector {
             for (h, n) in actor.hours.iter_mut().zip(actor.today.hours) {
                 *h = *h * 0.95 + n as f32;
             }
+            let total: f32 = actor.hours.iter().sum();
+            if total > 0.0 {
+                for (share, h) in actor.hour_share.iter_mut().zip(actor.hours) {
+                    *share = f64::from(h / total);
+                }
+            }
             if let Some(role) = &actor.role {
                 let counts = role_counts.entry(role.clone()).or_insert([0u64; 24]);
                 for (c, n) in counts.iter_mut().zip(actor.today.hours) {
@@ -910,6 +911,11 @@ impl Detector {
                 *h += c as f64;
             }
         }
+        self.role_share = self
+            .role_hours
+            .iter()
+            .map(|(role, h)| (role.clone(), normalised(h)))
+            .collect();
         let horizon = day - (self.config.history_days as i64 + 7);
         self.actors.retain(|_, a| a.last_seen_day >= horizon);
         self.stats.days += 1;
@@ -1198,6 +1204,15 @@ impl GroupStats {
             dispersion,
             surge,
         }
+    }
+}
+
+fn normalised(h: &[f64; 24]) -> [f64; 24] {
+    let total: f64 = h.iter().sum();
+    if total > 0.0 {
+        h.map(|x| x / total)
+    } else {
+        [1.0; 24]
     }
 }
 

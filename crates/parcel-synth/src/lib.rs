@@ -9,6 +9,8 @@
 //!
 //! It is the accuracy gate's ground truth and the benchmarks' corpus. It is
 //! deterministic: the same seed gives the same documents everywhere.
+//! [`workforce`] simulates employees' access events with injected insiders
+//! for the insider-risk detector.
 #![deny(missing_docs)]
 
 mod docs;
