@@ -65,6 +65,12 @@ pub struct Config {
     pub evidence_per_alert: usize,
     /// What the events' `evidence` numbers are.
     pub evidence_kind: EvidenceKind,
+    /// Score the touched actor after every event (a server, where event
+    /// to alert must take under a second) instead of only at each hour of
+    /// event time. The bar is the hourly one: `high` and above everyone
+    /// left unraised in the last week; peers are those of the last hourly
+    /// scoring, floored by the previous day.
+    pub live: bool,
 }
 
 impl Default for Config {
@@ -77,6 +83,7 @@ impl Default for Config {
             min_points: 6.0,
             evidence_per_alert: 20,
             evidence_kind: EvidenceKind::Line,
+            live: false,
         }
     }
 }
@@ -427,6 +434,8 @@ struct Actor {
     alerted_until: i64,
     carry: f64,
     last_seen_day: i64,
+    /// Signals an analyst judged benign for this actor: (signal, until ms).
+    suppressed: Vec<(usize, i64)>,
 }
 
 impl Actor {
@@ -451,6 +460,7 @@ impl Actor {
             alerted_until: i64::MIN,
             carry: 0.0,
             last_seen_day: day,
+            suppressed: Vec::new(),
         }
     }
 
@@ -551,6 +561,8 @@ pub struct Detector {
     /// Peer statistics of the last closed day, by "role\u{1f}station" and role.
     prev_groups: HashMap<u64, GroupStats>,
     next_prev_groups: HashMap<u64, GroupStats>,
+    /// Today's peer statistics at the last hourly scoring (live mode).
+    live_groups: HashMap<u64, GroupStats>,
     stats: Stats,
 }
 
@@ -571,6 +583,7 @@ impl Detector {
             recent_unraised: VecDeque::new(),
             prev_groups: HashMap::new(),
             next_prev_groups: HashMap::new(),
+            live_groups: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -766,6 +779,70 @@ impl Detector {
             actor.last_station = (station, ts);
         }
         t.x[F::Volume as usize] = t.customers.len() as f64;
+        if self.config.live && data {
+            self.live_check(ev.actor.as_ref(), day, ts, out);
+        }
+    }
+
+    /// Live mode: scores the actor an event just touched and raises them
+    /// at once when they clear the intraday bar.
+    fn live_check(&mut self, name: &str, day: i64, ts: i64, out: &mut Vec<Alert>) {
+        if self.credit < 1.0 {
+            return;
+        }
+        let key = self.keys.of(name);
+        let Some(a) = self.actors.get(&key) else {
+            return;
+        };
+        if a.alerted_until >= day {
+            return;
+        }
+        let role = a.role.as_deref().unwrap_or("");
+        let station = a.station.as_deref().unwrap_or("");
+        let group = self.keys.of((role, station));
+        let (today, prev, kind) = match self.live_groups.get(&group) {
+            Some(s) => (Some(s), self.prev_groups.get(&group), PeerKind::Station),
+            None => {
+                let r = self.keys.of(role);
+                let prev = if self.prev_groups.contains_key(&group) {
+                    self.prev_groups.get(&group)
+                } else {
+                    self.prev_groups.get(&r)
+                };
+                (self.live_groups.get(&r), prev, PeerKind::Role)
+            }
+        };
+        let c = candidate(key, a, today, prev, kind, self.clock);
+        if c.points >= self.intraday_floor() {
+            self.raise(&c, day, ts, out);
+        }
+    }
+
+    /// Suppresses `signals` (by name, as in [`Signal::signal`]) for `actor`
+    /// until `until_ms`: an analyst's benign verdict. Unknown names are
+    /// ignored; returns how many signals were suppressed.
+    pub fn suppress(&mut self, actor: &str, signals: &[&str], until_ms: i64) -> usize {
+        let day = self.day.unwrap_or_else(|| self.local_day(until_ms));
+        let a = self
+            .actors
+            .entry(self.keys.of(actor))
+            .or_insert_with(|| Actor::new(actor, day));
+        let mut n = 0;
+        for name in signals {
+            if let Some(f) = SPECS.iter().position(|s| s.name == *name) {
+                a.suppressed.retain(|&(s, _)| s != f);
+                a.suppressed.push((f, until_ms));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn intraday_floor(&self) -> f64 {
+        self.recent_unraised
+            .iter()
+            .copied()
+            .fold(HIGH_POINTS, f64::max)
     }
 
     /// Moves event time forward to `ts` (a server calls this on a timer so
@@ -826,11 +903,7 @@ impl Detector {
     /// Raises, during the day, only `high` scores that also beat every
     /// actor left unraised in the last week.
     fn hourly(&mut self, day: i64, tick: i64, out: &mut Vec<Alert>) {
-        let floor = self
-            .recent_unraised
-            .iter()
-            .copied()
-            .fold(HIGH_POINTS, f64::max);
+        let floor = self.intraday_floor();
         let candidates = self.score(day, true);
         for c in candidates {
             if c.points < floor || self.credit < 1.0 {
@@ -917,7 +990,11 @@ impl Detector {
             .map(|(role, h)| (role.clone(), normalised(h)))
             .collect();
         let horizon = day - (self.config.history_days as i64 + 7);
-        self.actors.retain(|_, a| a.last_seen_day >= horizon);
+        let clock = self.clock;
+        self.actors.retain(|_, a| {
+            a.suppressed.retain(|&(_, until)| until > clock);
+            a.last_seen_day >= horizon || !a.suppressed.is_empty()
+        });
         self.stats.days += 1;
     }
 
@@ -1032,7 +1109,7 @@ impl Detector {
         }
         let prev_groups = &self.prev_groups;
         let keys = &self.keys;
-        if !intraday {
+        if !intraday || self.config.live {
             let mut saved = HashMap::new();
             for ((role, station), s) in &group_stats {
                 saved.insert(self.keys.of((role, station)), s.clone());
@@ -1040,8 +1117,14 @@ impl Detector {
             for (role, s) in &role_stats {
                 saved.insert(self.keys.of(role), s.clone());
             }
-            self.next_prev_groups = saved;
+            if intraday {
+                self.live_groups = saved;
+            } else {
+                self.next_prev_groups = saved;
+                self.live_groups.clear();
+            }
         }
+        let clock = self.clock;
         let mut out: Vec<Candidate> = active
             .iter()
             .map(|(key, a)| {
@@ -1062,59 +1145,7 @@ impl Detector {
                     ),
                 };
                 let prev = if intraday { prev } else { None };
-                let blended = GroupStats::blend(today, prev);
-                let stats = blended.as_ref().unwrap_or(&EMPTY);
-                let kind = if today.is_none() && prev.is_some() {
-                    PeerKind::DayBefore
-                } else {
-                    kind
-                };
-                let usable = blended.is_some();
-                let surge = if today.is_some() { stats.surge } else { 1.0 };
-                let mut per = [0.0; N];
-                let mut expected = [0.0; N];
-                for f in 0..N {
-                    let spec = &SPECS[f];
-                    let x = a.today.x[f];
-                    let peer = if usable { stats.median[f] } else { 0.0 };
-                    let own = a.own[f].map_or(0.0, |m| {
-                        if f == F::Volume as usize {
-                            m * surge
-                        } else if spec.surge {
-                            m * surge.max(1.0)
-                        } else {
-                            m
-                        }
-                    });
-                    if spec.needs_baseline && !usable && a.own[f].is_none() {
-                        continue;
-                    }
-                    let lambda = spec.prior.max(peer).max(own);
-                    expected[f] = lambda;
-                    if x <= lambda {
-                        continue;
-                    }
-                    let dispersion = if usable {
-                        stats.dispersion[f].max(spec.min_dispersion)
-                    } else {
-                        spec.min_dispersion
-                    };
-                    let kl = x * (x / lambda).ln() - x + lambda;
-                    per[f] = spec.weight * (kl / dispersion).min(CAP_POINTS);
-                }
-                let points = per.iter().sum::<f64>() + a.carry;
-                Candidate {
-                    key: **key,
-                    points,
-                    per,
-                    expected,
-                    own: a.own,
-                    peer_median: if usable { stats.median } else { [0.0; N] },
-                    peer_p99: if usable { stats.p99 } else { [0.0; N] },
-                    peers: if usable { stats.n } else { 0 },
-                    peer_kind: kind,
-                    carry: a.carry,
-                }
+                candidate(**key, a, today, prev, kind, clock)
             })
             .collect();
         // Ties go by name: the hash keys are seeded per process.
@@ -1125,6 +1156,71 @@ impl Detector {
                 .then_with(|| name(&a.key).cmp(&name(&b.key)))
         });
         out
+    }
+}
+
+/// Scores one actor against its peers (`today`, floored by `prev`) and
+/// its own history; signals under a suppression at `clock` count nothing.
+fn candidate(
+    key: u64,
+    a: &Actor,
+    today: Option<&GroupStats>,
+    prev: Option<&GroupStats>,
+    kind: PeerKind,
+    clock: i64,
+) -> Candidate {
+    let blended = GroupStats::blend(today, prev);
+    let stats = blended.as_ref().unwrap_or(&EMPTY);
+    let kind = if today.is_none() && prev.is_some() {
+        PeerKind::DayBefore
+    } else {
+        kind
+    };
+    let usable = blended.is_some();
+    let surge = if today.is_some() { stats.surge } else { 1.0 };
+    let mut per = [0.0; N];
+    let mut expected = [0.0; N];
+    for f in 0..N {
+        let spec = &SPECS[f];
+        let x = a.today.x[f];
+        let peer = if usable { stats.median[f] } else { 0.0 };
+        let own = a.own[f].map_or(0.0, |m| {
+            if f == F::Volume as usize {
+                m * surge
+            } else if spec.surge {
+                m * surge.max(1.0)
+            } else {
+                m
+            }
+        });
+        if spec.needs_baseline && !usable && a.own[f].is_none() {
+            continue;
+        }
+        let lambda = spec.prior.max(peer).max(own);
+        expected[f] = lambda;
+        if x <= lambda || a.suppressed.iter().any(|&(s, until)| s == f && until > clock) {
+            continue;
+        }
+        let dispersion = if usable {
+            stats.dispersion[f].max(spec.min_dispersion)
+        } else {
+            spec.min_dispersion
+        };
+        let kl = x * (x / lambda).ln() - x + lambda;
+        per[f] = spec.weight * (kl / dispersion).min(CAP_POINTS);
+    }
+    let points = per.iter().sum::<f64>() + a.carry;
+    Candidate {
+        key,
+        points,
+        per,
+        expected,
+        own: a.own,
+        peer_median: if usable { stats.median } else { [0.0; N] },
+        peer_p99: if usable { stats.p99 } else { [0.0; N] },
+        peers: if usable { stats.n } else { 0 },
+        peer_kind: kind,
+        carry: a.carry,
     }
 }
 

@@ -318,3 +318,57 @@ proptest! {
         prop_assert!(!err.contains(&value), "{err}");
     }
 }
+
+#[test]
+fn live_mode_raises_a_pull_within_minutes_and_a_quiet_team_never() {
+    let live = Config {
+        live: true,
+        ..Config::default()
+    };
+    assert!(replay(team(14, 80, |_| 1), live.clone()).is_empty());
+    let mut events = team(12, 80, |_| 1);
+    // 10:30 on day 10: mid-shift, between two hourly scorings.
+    let start = DAY0 + 10 * D + 10 * H + 30 * 60_000;
+    events.extend(pull("E5", start, 300, 12_000, "phone-5", "10.1.5.9"));
+    let hourly = replay(events.clone(), Config::default());
+    let alerts = replay(events, live);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].actor, "E5");
+    let offline = hourly.iter().find(|a| a.actor == "E5").expect("E5 raised");
+    assert!(ms(offline) - start >= 29 * 60_000, "hourly at {}", offline.raised_at);
+    // The bar is `high`: some tens of reason-less look-ups, minutes apart.
+    assert!(ms(&alerts[0]) - start <= 10 * 60_000, "live at {}", alerts[0].raised_at);
+    assert!(alerts[0].severity >= Severity::High);
+}
+
+#[test]
+fn a_benign_verdict_suppresses_the_pattern_until_it_expires() {
+    let run = |start: i64, until: i64| {
+        let mut events = team(12, 80, |_| 1);
+        events.extend(pull("E5", start, 300, 12_000, "phone-5", "10.1.5.9"));
+        events.sort_by_key(|e| e.ts);
+        let mut detector = Detector::new(Config::default());
+        assert_eq!(
+            detector.suppress("E5", &["no_reason", "volume", "nonsense"], until),
+            2
+        );
+        let mut alerts = Vec::new();
+        for e in &events {
+            detector.observe(&e.access(), &mut alerts);
+        }
+        detector.finish(&mut alerts);
+        alerts
+    };
+    let day_shift = DAY0 + 10 * D + 10 * H;
+    let suppressed = run(day_shift, DAY0 + 20 * D);
+    assert!(suppressed.is_empty(), "{suppressed:#?}");
+    // Expired before the pull: raised as usual.
+    let alerts = run(day_shift, DAY0 + 9 * D);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].signals[0].signal, "no_reason");
+    // Suppression is per signal: the same pull at 01:00 is another pattern.
+    let night = run(DAY0 + 10 * D + H, DAY0 + 20 * D);
+    assert_eq!(night.len(), 1);
+    let signals: Vec<_> = night[0].signals.iter().map(|s| s.signal).collect();
+    assert_eq!(signals, ["off_shift"]);
+}
