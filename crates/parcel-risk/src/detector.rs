@@ -1198,7 +1198,11 @@ fn candidate(
         }
         let lambda = spec.prior.max(peer).max(own);
         expected[f] = lambda;
-        if x <= lambda || a.suppressed.iter().any(|&(s, until)| s == f && until > clock) {
+        if x <= lambda
+            || a.suppressed
+                .iter()
+                .any(|&(s, until)| s == f && until > clock)
+        {
             continue;
         }
         let dispersion = if usable {

@@ -335,9 +335,17 @@ fn live_mode_raises_a_pull_within_minutes_and_a_quiet_team_never() {
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(alerts[0].actor, "E5");
     let offline = hourly.iter().find(|a| a.actor == "E5").expect("E5 raised");
-    assert!(ms(offline) - start >= 29 * 60_000, "hourly at {}", offline.raised_at);
+    assert!(
+        ms(offline) - start >= 29 * 60_000,
+        "hourly at {}",
+        offline.raised_at
+    );
     // The bar is `high`: some tens of reason-less look-ups, minutes apart.
-    assert!(ms(&alerts[0]) - start <= 10 * 60_000, "live at {}", alerts[0].raised_at);
+    assert!(
+        ms(&alerts[0]) - start <= 10 * 60_000,
+        "live at {}",
+        alerts[0].raised_at
+    );
     assert!(alerts[0].severity >= Severity::High);
 }
 

@@ -7,14 +7,15 @@ use std::collections::HashMap;
 
 use parcel_vault::model::{MaskedView, Party, ShipmentRecord, Status};
 use parcel_vault::store::{
-    ApiKeyRecord, AuditEvent, BreakGlass, InsertOutcome, Principal, QuotaWindow, SealedShipment,
-    Store, StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
+    AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BreakGlass, InsertOutcome, Principal,
+    QuotaOverride, QuotaWindow, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket,
+    WrappedKey,
 };
 use postgres::NoTls;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access};
+use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access, risk};
 use crate::{number_params, parse_masked, parse_party, parse_status};
 
 type Manager = PostgresConnectionManager<NoTls>;
@@ -759,6 +760,184 @@ impl Store for PgStore {
             .map_err(err)?;
         Ok(n == 1)
     }
+
+    fn put_alert(&self, a: &AlertRecord) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            &number_params(risk::PUT_ALERT),
+            &[
+                &a.tenant,
+                &a.id,
+                &a.actor,
+                &a.raised_at_ms,
+                &a.severity,
+                &a.score_milli,
+                &a.body,
+                &a.status,
+                &a.verdict,
+                &a.analyst,
+                &a.note,
+                &a.updated_at,
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn get_alert(&self, tenant: &str, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = number_params(&format!("{} WHERE tenant = ? AND id = ?", risk::ALERT));
+        conn.query_opt(&sql, &[&tenant, &id])
+            .map_err(err)?
+            .map(|r| alert_from(&r))
+            .transpose()
+    }
+
+    fn list_alerts(
+        &self,
+        tenant: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let order = "ORDER BY raised_at_ms DESC, id LIMIT ?";
+        let rows = match status {
+            Some(st) => conn.query(
+                &number_params(&format!(
+                    "{} WHERE tenant = ? AND status = ? {order}",
+                    risk::ALERT
+                )),
+                &[&tenant, &st, &limit],
+            ),
+            None => conn.query(
+                &number_params(&format!("{} WHERE tenant = ? {order}", risk::ALERT)),
+                &[&tenant, &limit],
+            ),
+        }
+        .map_err(err)?;
+        rows.iter().map(alert_from).collect()
+    }
+
+    fn update_alert(
+        &self,
+        tenant: &str,
+        id: &str,
+        u: &AlertUpdate<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = number_params(risk::UPDATE_ALERT);
+        for from in u.from {
+            let n = conn
+                .execute(
+                    &sql,
+                    &[
+                        &u.status, &u.verdict, &u.analyst, &u.note, &u.at, &tenant, &id, from,
+                    ],
+                )
+                .map_err(err)?;
+            if n == 1 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn put_suppression(
+        &self,
+        tenant: &str,
+        actor: &str,
+        signal: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            &number_params(risk::PUT_SUPPRESSION),
+            &[&tenant, &actor, &signal, &until],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn suppressions(
+        &self,
+        tenant: &str,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(&number_params(risk::SUPPRESSIONS), &[&tenant, &now_ms])
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(err)?,
+                    r.try_get(1).map_err(err)?,
+                    r.try_get(2).map_err(err)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn put_quota_override(&self, o: &QuotaOverride) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            &number_params(risk::PUT_QUOTA_OVERRIDE),
+            &[
+                &o.tenant,
+                &o.principal,
+                &o.per_hour,
+                &o.per_day,
+                &o.until,
+                &o.reason,
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn quota_override(
+        &self,
+        tenant: &str,
+        principal: &str,
+        now: i64,
+    ) -> Result<Option<QuotaOverride>, StoreError> {
+        let mut conn = self.conn()?;
+        let Some(r) = conn
+            .query_opt(
+                &number_params(risk::QUOTA_OVERRIDE),
+                &[&tenant, &principal, &now],
+            )
+            .map_err(err)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(QuotaOverride {
+            tenant: r.try_get(0).map_err(err)?,
+            principal: r.try_get(1).map_err(err)?,
+            per_hour: r.try_get(2).map_err(err)?,
+            per_day: r.try_get(3).map_err(err)?,
+            until: r.try_get(4).map_err(err)?,
+            reason: r.try_get(5).map_err(err)?,
+        }))
+    }
+}
+
+fn alert_from(r: &postgres::Row) -> Result<AlertRecord, StoreError> {
+    Ok(AlertRecord {
+        tenant: r.try_get(0).map_err(err)?,
+        id: r.try_get(1).map_err(err)?,
+        actor: r.try_get(2).map_err(err)?,
+        raised_at_ms: r.try_get(3).map_err(err)?,
+        severity: r.try_get(4).map_err(err)?,
+        score_milli: r.try_get(5).map_err(err)?,
+        body: r.try_get(6).map_err(err)?,
+        status: r.try_get(7).map_err(err)?,
+        verdict: r.try_get(8).map_err(err)?,
+        analyst: r.try_get(9).map_err(err)?,
+        note: r.try_get(10).map_err(err)?,
+        updated_at: r.try_get(11).map_err(err)?,
+    })
 }
 
 fn principal_from(r: &postgres::Row) -> Result<Principal, StoreError> {

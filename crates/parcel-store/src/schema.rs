@@ -127,6 +127,44 @@ CREATE TABLE break_glass (
 );
 "#,
     ),
+    (
+        3,
+        "insider-risk alerts, suppressions, quota overrides",
+        r#"
+CREATE TABLE alerts (
+    tenant       TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    raised_at_ms BIGINT NOT NULL,
+    severity     TEXT NOT NULL,
+    score_milli  BIGINT NOT NULL,
+    body         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    verdict      TEXT,
+    analyst      TEXT,
+    note         TEXT,
+    updated_at   BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX alerts_by_time ON alerts (tenant, raised_at_ms);
+CREATE TABLE alert_suppressions (
+    tenant      TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    signal      TEXT NOT NULL,
+    until_ms    BIGINT NOT NULL,
+    PRIMARY KEY (tenant, actor, signal)
+);
+CREATE TABLE quota_overrides (
+    tenant      TEXT NOT NULL,
+    principal   TEXT NOT NULL,
+    per_hour    BIGINT NOT NULL,
+    per_day     BIGINT NOT NULL,
+    until       BIGINT NOT NULL,
+    reason      TEXT NOT NULL,
+    PRIMARY KEY (tenant, principal)
+);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend.
@@ -206,4 +244,20 @@ pub(crate) mod access {
         WHERE tenant = ? AND id = ? AND approved_by IS NULL AND requester <> ? AND created_at >= ?";
     pub(crate) const USE_BREAK_GLASS: &str = "UPDATE break_glass SET used_at = ? \
         WHERE tenant = ? AND id = ? AND approved_at IS NOT NULL AND used_at IS NULL";
+}
+
+/// SQL of the insider-risk tables, with `?` placeholders.
+pub(crate) mod risk {
+    /// Columns of an alert, in `AlertRecord` field order.
+    pub(crate) const ALERT: &str = "SELECT tenant, id, actor, raised_at_ms, severity, score_milli, body, status, verdict, analyst, note, updated_at FROM alerts";
+    pub(crate) const PUT_ALERT: &str = "INSERT INTO alerts (tenant, id, actor, raised_at_ms, severity, score_milli, body, status, verdict, analyst, note, updated_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    pub(crate) const UPDATE_ALERT: &str = "UPDATE alerts SET status = ?, verdict = COALESCE(?, verdict), analyst = ?, note = COALESCE(?, note), updated_at = ? \
+        WHERE tenant = ? AND id = ? AND status = ?";
+    pub(crate) const PUT_SUPPRESSION: &str = "INSERT INTO alert_suppressions (tenant, actor, signal, until_ms) VALUES (?, ?, ?, ?) \
+        ON CONFLICT (tenant, actor, signal) DO UPDATE SET until_ms = excluded.until_ms";
+    pub(crate) const SUPPRESSIONS: &str = "SELECT actor, signal, until_ms FROM alert_suppressions WHERE tenant = ? AND until_ms > ? ORDER BY actor, signal";
+    pub(crate) const PUT_QUOTA_OVERRIDE: &str = "INSERT INTO quota_overrides (tenant, principal, per_hour, per_day, until, reason) VALUES (?, ?, ?, ?, ?, ?) \
+        ON CONFLICT (tenant, principal) DO UPDATE SET per_hour = excluded.per_hour, per_day = excluded.per_day, until = excluded.until, reason = excluded.reason";
+    pub(crate) const QUOTA_OVERRIDE: &str = "SELECT tenant, principal, per_hour, per_day, until, reason FROM quota_overrides WHERE tenant = ? AND principal = ? AND until > ?";
 }

@@ -6,14 +6,15 @@ use std::path::Path;
 
 use parcel_vault::model::{Party, ShipmentRecord, Status};
 use parcel_vault::store::{
-    ApiKeyRecord, AuditEvent, BreakGlass, InsertOutcome, Principal, QuotaWindow, SealedShipment,
-    Store, StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
+    AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BreakGlass, InsertOutcome, Principal,
+    QuotaOverride, QuotaWindow, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket,
+    WrappedKey,
 };
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{OptionalExtension as _, params};
 
-use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access};
+use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access, risk};
 use crate::{parse_masked, parse_party, parse_status};
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -756,6 +757,172 @@ impl Store for SqliteStore {
             .map_err(err)?;
         Ok(n == 1)
     }
+
+    fn put_alert(&self, a: &AlertRecord) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            risk::PUT_ALERT,
+            params![
+                a.tenant,
+                a.id,
+                a.actor,
+                a.raised_at_ms,
+                a.severity,
+                a.score_milli,
+                a.body,
+                a.status,
+                a.verdict,
+                a.analyst,
+                a.note,
+                a.updated_at
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn get_alert(&self, tenant: &str, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let conn = self.conn()?;
+        let sql = format!("{} WHERE tenant = ? AND id = ?", risk::ALERT);
+        conn.query_row(&sql, params![tenant, id], alert_from)
+            .optional()
+            .map_err(err)
+    }
+
+    fn list_alerts(
+        &self,
+        tenant: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let order = "ORDER BY raised_at_ms DESC, id LIMIT ?";
+        let rows = match status {
+            Some(st) => {
+                let sql = format!("{} WHERE tenant = ? AND status = ? {order}", risk::ALERT);
+                let mut q = conn.prepare_cached(&sql).map_err(err)?;
+                q.query_map(params![tenant, st, limit], alert_from)
+                    .map_err(err)?
+                    .collect::<Result<Vec<_>, _>>()
+            }
+            None => {
+                let sql = format!("{} WHERE tenant = ? {order}", risk::ALERT);
+                let mut q = conn.prepare_cached(&sql).map_err(err)?;
+                q.query_map(params![tenant, limit], alert_from)
+                    .map_err(err)?
+                    .collect::<Result<Vec<_>, _>>()
+            }
+        };
+        rows.map_err(err)
+    }
+
+    fn update_alert(
+        &self,
+        tenant: &str,
+        id: &str,
+        u: &AlertUpdate<'_>,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        for from in u.from {
+            let n = conn
+                .execute(
+                    risk::UPDATE_ALERT,
+                    params![
+                        u.status, u.verdict, u.analyst, u.note, u.at, tenant, id, from
+                    ],
+                )
+                .map_err(err)?;
+            if n == 1 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn put_suppression(
+        &self,
+        tenant: &str,
+        actor: &str,
+        signal: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(risk::PUT_SUPPRESSION, params![tenant, actor, signal, until])
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn suppressions(
+        &self,
+        tenant: &str,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare_cached(risk::SUPPRESSIONS).map_err(err)?;
+        q.query_map(params![tenant, now_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)
+    }
+
+    fn put_quota_override(&self, o: &QuotaOverride) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            risk::PUT_QUOTA_OVERRIDE,
+            params![
+                o.tenant,
+                o.principal,
+                o.per_hour,
+                o.per_day,
+                o.until,
+                o.reason
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn quota_override(
+        &self,
+        tenant: &str,
+        principal: &str,
+        now: i64,
+    ) -> Result<Option<QuotaOverride>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare_cached(risk::QUOTA_OVERRIDE).map_err(err)?;
+        q.query_row(params![tenant, principal, now], |r| {
+            Ok(QuotaOverride {
+                tenant: r.get(0)?,
+                principal: r.get(1)?,
+                per_hour: r.get(2)?,
+                per_day: r.get(3)?,
+                until: r.get(4)?,
+                reason: r.get(5)?,
+            })
+        })
+        .optional()
+        .map_err(err)
+    }
+}
+
+fn alert_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
+    Ok(AlertRecord {
+        tenant: r.get(0)?,
+        id: r.get(1)?,
+        actor: r.get(2)?,
+        raised_at_ms: r.get(3)?,
+        severity: r.get(4)?,
+        score_milli: r.get(5)?,
+        body: r.get(6)?,
+        status: r.get(7)?,
+        verdict: r.get(8)?,
+        analyst: r.get(9)?,
+        note: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
 }
 
 fn principal_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Principal> {

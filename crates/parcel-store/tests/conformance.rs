@@ -981,3 +981,91 @@ fn principals_keys_tickets_and_break_glass() {
         );
     }
 }
+
+#[test]
+fn alerts_suppressions_and_quota_overrides() {
+    use parcel_vault::store::{AlertRecord, AlertUpdate, QuotaOverride};
+    for b in backends() {
+        let s = &b.store;
+        let alert = |id: &str, at: i64| AlertRecord {
+            tenant: "acme".into(),
+            id: id.into(),
+            actor: "E7".into(),
+            raised_at_ms: at,
+            severity: "high".into(),
+            score_milli: 912,
+            body: r#"{"reasons":["x"]}"#.into(),
+            status: "open".into(),
+            verdict: None,
+            analyst: None,
+            note: None,
+            updated_at: NOW,
+        };
+        s.put_alert(&alert("al1", NOW * 1000)).unwrap();
+        s.put_alert(&alert("al2", NOW * 1000 + 5)).unwrap();
+        assert!(s.put_alert(&alert("al2", 0)).is_err(), "{}: duplicate id", b.name);
+        assert_eq!(s.get_alert("acme", "al1").unwrap(), Some(alert("al1", NOW * 1000)));
+        assert_eq!(s.get_alert("beta", "al1").unwrap(), None);
+        let ids = |st: Option<&str>| -> Vec<String> {
+            s.list_alerts("acme", st, 10)
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect()
+        };
+        assert_eq!(ids(None), ["al2", "al1"], "{}: newest first", b.name);
+        assert_eq!(s.list_alerts("acme", None, 1).unwrap().len(), 1);
+        let ack = AlertUpdate {
+            from: &["open"],
+            status: "acknowledged",
+            verdict: None,
+            analyst: "S1",
+            note: None,
+            at: NOW + 1,
+        };
+        assert!(s.update_alert("acme", "al1", &ack).unwrap());
+        assert!(!s.update_alert("acme", "al1", &ack).unwrap(), "{}: CAS", b.name);
+        let resolve = AlertUpdate {
+            from: &["open", "acknowledged"],
+            status: "resolved",
+            verdict: Some("benign"),
+            analyst: "S2",
+            note: Some("inventory check"),
+            at: NOW + 2,
+        };
+        assert!(s.update_alert("acme", "al1", &resolve).unwrap());
+        let got = s.get_alert("acme", "al1").unwrap().unwrap();
+        assert_eq!(
+            (got.status.as_str(), got.verdict.as_deref(), got.analyst.as_deref()),
+            ("resolved", Some("benign"), Some("S2"))
+        );
+        assert_eq!((got.note.as_deref(), got.updated_at), (Some("inventory check"), NOW + 2));
+        assert_eq!(ids(Some("open")), ["al2"]);
+        assert!(!format!("{got:?}").contains("inventory"), "note in debug output");
+
+        s.put_suppression("acme", "E7", "no_reason", 2_000).unwrap();
+        s.put_suppression("acme", "E7", "no_reason", 3_000).unwrap();
+        s.put_suppression("acme", "E7", "volume", 1_000).unwrap();
+        assert_eq!(
+            s.suppressions("acme", 1_500).unwrap(),
+            [("E7".to_owned(), "no_reason".to_owned(), 3_000)],
+            "{}",
+            b.name
+        );
+        assert!(s.suppressions("beta", 0).unwrap().is_empty());
+
+        let o = QuotaOverride {
+            tenant: "acme".into(),
+            principal: "E7".into(),
+            per_hour: 5,
+            per_day: 20,
+            until: NOW + 3600,
+            reason: "al2".into(),
+        };
+        s.put_quota_override(&o).unwrap();
+        assert_eq!(s.quota_override("acme", "E7", NOW).unwrap(), Some(o.clone()));
+        assert_eq!(s.quota_override("acme", "E7", NOW + 3600).unwrap(), None, "expired");
+        s.put_quota_override(&QuotaOverride { per_hour: 2, ..o }).unwrap();
+        assert_eq!(s.quota_override("acme", "E7", NOW).unwrap().unwrap().per_hour, 2);
+    }
+}

@@ -226,6 +226,84 @@ impl fmt::Debug for BreakGlass {
     }
 }
 
+/// An insider-risk alert as stored, with the analyst's handling of it.
+#[derive(Clone, PartialEq)]
+pub struct AlertRecord {
+    /// Tenant.
+    pub tenant: String,
+    /// Alert id.
+    pub id: String,
+    /// The employee or service account raised (an id, not a customer).
+    pub actor: String,
+    /// When it was raised, Unix milliseconds.
+    pub raised_at_ms: i64,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// Score in thousandths (for ranking).
+    pub score_milli: i64,
+    /// The alert itself as JSON (reasons, signals, evidence, times).
+    pub body: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// The resolving verdict: `malicious`, `benign` or `inconclusive`.
+    pub verdict: Option<String>,
+    /// The analyst who last acted on it.
+    pub analyst: Option<String>,
+    /// The analyst's note (free text; kept in the store only).
+    pub note: Option<String>,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
+}
+
+impl fmt::Debug for AlertRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The note may name people: never in debug output.
+        f.debug_struct("AlertRecord")
+            .field("tenant", &self.tenant)
+            .field("id", &self.id)
+            .field("actor", &self.actor)
+            .field("severity", &self.severity)
+            .field("status", &self.status)
+            .field("verdict", &self.verdict)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change of an alert's handling.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertUpdate<'a> {
+    /// Statuses the alert may be in for the change to apply.
+    pub from: &'a [&'a str],
+    /// The new status.
+    pub status: &'a str,
+    /// The verdict (when resolving).
+    pub verdict: Option<&'a str>,
+    /// Who.
+    pub analyst: &'a str,
+    /// Note.
+    pub note: Option<&'a str>,
+    /// When, Unix seconds.
+    pub at: i64,
+}
+
+/// A temporary reveal quota below the role's, set by an insider-risk
+/// response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaOverride {
+    /// Tenant.
+    pub tenant: String,
+    /// Principal.
+    pub principal: String,
+    /// Reveals per hour.
+    pub per_hour: i64,
+    /// Reveals per day.
+    pub per_day: i64,
+    /// Until when, Unix seconds.
+    pub until: i64,
+    /// Why (an alert id).
+    pub reason: String,
+}
+
 /// A batch of inserts in one transaction. Dropping it without
 /// [`StoreTx::commit`] rolls everything back.
 pub trait StoreTx {
@@ -352,4 +430,48 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<bool, StoreError>;
     /// Marks an approved request used, once; returns whether this call did.
     fn use_break_glass(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError>;
+    /// Stores a new alert.
+    fn put_alert(&self, alert: &AlertRecord) -> Result<(), StoreError>;
+    /// One alert.
+    fn get_alert(&self, tenant: &str, id: &str) -> Result<Option<AlertRecord>, StoreError>;
+    /// Up to `limit` alerts of a tenant (in `status` when given), newest
+    /// first.
+    fn list_alerts(
+        &self,
+        tenant: &str,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError>;
+    /// Applies `update` if the alert is in one of `update.from`
+    /// (compare-and-set); returns whether it did.
+    fn update_alert(
+        &self,
+        tenant: &str,
+        id: &str,
+        update: &AlertUpdate<'_>,
+    ) -> Result<bool, StoreError>;
+    /// Suppresses `signal` for `actor` until `until` (Unix ms), replacing
+    /// an earlier suppression of the same pair.
+    fn put_suppression(
+        &self,
+        tenant: &str,
+        actor: &str,
+        signal: &str,
+        until: i64,
+    ) -> Result<(), StoreError>;
+    /// `(actor, signal, until ms)` of suppressions still in force at `now_ms`.
+    fn suppressions(
+        &self,
+        tenant: &str,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError>;
+    /// Sets (or replaces) a principal's temporary quota.
+    fn put_quota_override(&self, o: &QuotaOverride) -> Result<(), StoreError>;
+    /// The principal's temporary quota in force at `now`, if any.
+    fn quota_override(
+        &self,
+        tenant: &str,
+        principal: &str,
+        now: i64,
+    ) -> Result<Option<QuotaOverride>, StoreError>;
 }
