@@ -48,6 +48,67 @@ pub struct Config {
     pub reveal: RevealConfig,
     /// `[auth]`: single sign-on (OIDC) next to API keys.
     pub auth: AuthConfig,
+    /// `[risk]`: live insider-risk detection in `serve`, and its responses.
+    pub risk: RiskConfig,
+}
+
+/// `[risk]` section. Responses name the least severity (`low`, `medium`,
+/// `high`, `critical`) that triggers them, or `never`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Feed every access to the detector while serving. Default true.
+    /// Env: `PARCELGUARD_RISK_ENABLED`.
+    pub enabled: bool,
+    /// The daily alert budget (guide: 5 per 1,000 employees). Default 5.
+    /// Env: `PARCELGUARD_RISK_ALERTS_PER_DAY`.
+    pub alerts_per_day: f64,
+    /// Local time of days and shifts, `±HH:MM`. Default `+08:00`.
+    /// Env: `PARCELGUARD_RISK_UTC_OFFSET`.
+    pub utc_offset: String,
+    /// URL alerts are posted to as JSON (pseudonymous); empty: none.
+    /// Env: `PARCELGUARD_RISK_WEBHOOK`.
+    pub webhook: String,
+    /// Least severity posted to the webhook. Default `medium`.
+    /// Env: `PARCELGUARD_RISK_NOTIFY_AT`.
+    pub notify_at: String,
+    /// Least severity that tightens the actor's reveal quota. Default
+    /// `high`. Env: `PARCELGUARD_RISK_TIGHTEN_AT`.
+    pub tighten_at: String,
+    /// Least severity that suspends the actor (admins are never suspended
+    /// automatically). Default `critical`. Env: `PARCELGUARD_RISK_SUSPEND_AT`.
+    pub suspend_at: String,
+    /// The tightened quota per hour. Default 5.
+    /// Env: `PARCELGUARD_RISK_TIGHTENED_PER_HOUR`.
+    pub tightened_per_hour: u64,
+    /// The tightened quota per day. Default 20.
+    /// Env: `PARCELGUARD_RISK_TIGHTENED_PER_DAY`.
+    pub tightened_per_day: u64,
+    /// Hours a tightened quota lasts. Default 72.
+    /// Env: `PARCELGUARD_RISK_TIGHTEN_HOURS`.
+    pub tighten_hours: u64,
+    /// Days a benign verdict suppresses the alert's signals for that actor
+    /// unless the analyst says otherwise. Default 30.
+    /// Env: `PARCELGUARD_RISK_SUPPRESS_DAYS`.
+    pub suppress_days: u64,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            alerts_per_day: 5.0,
+            utc_offset: "+08:00".to_owned(),
+            webhook: String::new(),
+            notify_at: "medium".to_owned(),
+            tighten_at: "high".to_owned(),
+            suspend_at: "critical".to_owned(),
+            tightened_per_hour: 5,
+            tightened_per_day: 20,
+            tighten_hours: 72,
+            suppress_days: 30,
+        }
+    }
 }
 
 /// `[reveal]` section.
@@ -352,6 +413,7 @@ impl Default for Config {
             tlog: TlogConfig::default(),
             reveal: RevealConfig::default(),
             auth: AuthConfig::default(),
+            risk: RiskConfig::default(),
         }
     }
 }

@@ -125,6 +125,18 @@ impl Severity {
         }
     }
 
+    /// Parses a wire name (`low`, `medium`, `high`, `critical`).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
     /// The wire name.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -171,6 +183,10 @@ pub struct Alert {
     pub evidence_kind: EvidenceKind,
     /// Line numbers or log indexes of the events behind the reasons.
     pub evidence: Vec<u64>,
+    /// Live mode: the actor, already raised today, has since reached a
+    /// higher severity. Escalations spend no budget.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub escalation: bool,
 }
 
 /// One signal's share of an alert.
@@ -436,6 +452,8 @@ struct Actor {
     last_seen_day: i64,
     /// Signals an analyst judged benign for this actor: (signal, until ms).
     suppressed: Vec<(usize, i64)>,
+    /// The day and severity of the last alert (live escalation).
+    raised: Option<(i64, Severity)>,
 }
 
 impl Actor {
@@ -461,6 +479,7 @@ impl Actor {
             carry: 0.0,
             last_seen_day: day,
             suppressed: Vec::new(),
+            raised: None,
         }
     }
 
@@ -787,14 +806,12 @@ impl Detector {
     /// Live mode: scores the actor an event just touched and raises them
     /// at once when they clear the intraday bar.
     fn live_check(&mut self, name: &str, day: i64, ts: i64, out: &mut Vec<Alert>) {
-        if self.credit < 1.0 {
-            return;
-        }
         let key = self.keys.of(name);
         let Some(a) = self.actors.get(&key) else {
             return;
         };
-        if a.alerted_until >= day {
+        let raised_today = a.raised.is_some_and(|(d, s)| d == day && s < Severity::Critical);
+        if a.alerted_until >= day && !raised_today || a.alerted_until < day && self.credit < 1.0 {
             return;
         }
         let role = a.role.as_deref().unwrap_or("");
@@ -812,8 +829,11 @@ impl Detector {
                 (self.live_groups.get(&r), prev, PeerKind::Role)
             }
         };
+        let escalation = a.alerted_until >= day;
         let c = candidate(key, a, today, prev, kind, self.clock);
-        if c.points >= self.intraday_floor() {
+        if escalation {
+            self.emit(&c, day, ts, true, out);
+        } else if c.points >= self.intraday_floor() {
             self.raise(&c, day, ts, out);
         }
     }
@@ -999,15 +1019,26 @@ impl Detector {
     }
 
     fn raise(&mut self, c: &Candidate, day: i64, at: i64, out: &mut Vec<Alert>) {
+        self.emit(c, day, at, false, out);
+    }
+
+    fn emit(&mut self, c: &Candidate, day: i64, at: i64, escalation: bool, out: &mut Vec<Alert>) {
         let Some(actor) = self.actors.get_mut(&c.key) else {
             return;
         };
-        if actor.alerted_until >= day {
-            return;
+        if escalation {
+            if actor.raised.is_none_or(|(d, s)| d != day || s >= Severity::of(c.points)) {
+                return;
+            }
+        } else {
+            if actor.alerted_until >= day {
+                return;
+            }
+            actor.alerted_until = day + self.config.realert_days - 1;
+            self.credit -= 1.0;
+            self.stats.alerts += 1;
         }
-        actor.alerted_until = day + self.config.realert_days - 1;
-        self.credit -= 1.0;
-        self.stats.alerts += 1;
+        actor.raised = Some((day, Severity::of(c.points)));
         let offset = time::UtcOffset::from_whole_seconds(self.config.utc_offset_secs)
             .unwrap_or(time::UtcOffset::UTC);
         let when = |ms: i64| {
@@ -1068,6 +1099,7 @@ impl Detector {
             last_event: when(if t.last_ts == i64::MIN { at } else { t.last_ts }),
             evidence_kind: self.config.evidence_kind,
             evidence,
+            escalation,
         });
     }
 

@@ -331,9 +331,16 @@ fn live_mode_raises_a_pull_within_minutes_and_a_quiet_team_never() {
     let start = DAY0 + 10 * D + 10 * H + 30 * 60_000;
     events.extend(pull("E5", start, 300, 12_000, "phone-5", "10.1.5.9"));
     let hourly = replay(events.clone(), Config::default());
-    let alerts = replay(events, live);
+    let all = replay(events, live);
+    let (escalations, alerts): (Vec<Alert>, Vec<Alert>) =
+        all.into_iter().partition(|a| a.escalation);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(alerts[0].actor, "E5");
+    // As the pull goes on it is escalated once to critical, spending no budget.
+    assert_eq!(escalations.len(), 1, "{escalations:#?}");
+    assert_eq!(escalations[0].actor, "E5");
+    assert_eq!(escalations[0].severity, Severity::Critical);
+    assert!(escalations[0].raised_at > alerts[0].raised_at);
     let offline = hourly.iter().find(|a| a.actor == "E5").expect("E5 raised");
     assert!(
         ms(offline) - start >= 29 * 60_000,

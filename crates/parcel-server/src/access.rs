@@ -220,6 +220,7 @@ pub(crate) async fn reveal(
     };
     let vault = state.vault.clone();
     let access = state.access.clone();
+    let who = p.clone();
     let out = blocking(move || {
         vault
             .reveal(&access.engine, &access.options, &p, &input, now())
@@ -228,6 +229,26 @@ pub(crate) async fn reveal(
     })
     .await?;
     let (outcome, input) = out;
+    state.observe(|| crate::risk::LiveEvent {
+        tenant: who.tenant,
+        actor: who.id,
+        action: if outcome.decision.allowed {
+            parcel_risk::Action::Reveal
+        } else {
+            parcel_risk::Action::Deny
+        },
+        role: Some(who.role),
+        station: who.station,
+        waybill_no: Some(input.waybill_no.clone()),
+        // One person per parcel side: the detector counts distinct ones.
+        customer: Some(format!("{}/{}", input.waybill_no, input.party.as_str())),
+        field: Some(input.field.as_str().to_owned()),
+        purpose: Some(input.purpose.clone()),
+        assigned: outcome.assigned,
+        device: input.device_id.clone(),
+        reason: outcome.decision.reason.clone(),
+        log_index: outcome.log_index,
+    });
     let decision = decision_json(&outcome.decision);
     let response = match &outcome.value {
         Some(value) => (

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod auth;
 pub mod oidc;
+pub mod risk;
 pub mod tlog;
 mod wire;
 
@@ -46,6 +47,10 @@ pub struct AppState {
     pub access: Arc<access::Access>,
     /// Single sign-on: the token verifier and the tenant its users belong to.
     pub oidc: Option<Arc<(oidc::OidcVerifier, String)>>,
+    /// The live insider-risk monitor, when running.
+    pub risk: Option<risk::Monitor>,
+    /// Analysts' pseudonyms of employees.
+    pub pseudonyms: Arc<risk::Pseudonyms>,
 }
 
 impl AppState {
@@ -57,6 +62,26 @@ impl AppState {
             auth_cache: Arc::new(auth::AuthCache::default()),
             access: Arc::new(access),
             oidc: None,
+            risk: None,
+            pseudonyms: Arc::new(risk::Pseudonyms::default()),
+        }
+    }
+
+    /// Also feeds every access to a live insider-risk monitor (started
+    /// here) that stores and answers its alerts.
+    pub fn with_risk(mut self, settings: risk::RiskSettings) -> std::io::Result<Self> {
+        self.risk = Some(risk::Monitor::start(
+            self.vault.clone(),
+            self.auth_cache.clone(),
+            settings,
+        )?);
+        Ok(self)
+    }
+
+    /// Hands an access to the insider-risk monitor, if one runs.
+    pub(crate) fn observe(&self, event: impl FnOnce() -> risk::LiveEvent) {
+        if let Some(m) = &self.risk {
+            m.observe(event());
         }
     }
 
@@ -94,6 +119,8 @@ pub enum Action {
     ManagePrincipals,
     /// Read the policy set in force.
     ReadPolicies,
+    /// Read and work insider-risk alerts (the security team).
+    Alerts,
 }
 
 impl Action {
@@ -118,7 +145,7 @@ impl Action {
             Action::Receipt | Action::Reveal => true,
             Action::Ticket => matches!(role, "admin" | "service"),
             Action::BreakGlass | Action::ManagePrincipals => role == "admin",
-            Action::ReadPolicies => matches!(role, "admin" | "security_auditor"),
+            Action::ReadPolicies | Action::Alerts => matches!(role, "admin" | "security_auditor"),
         }
     }
 }
@@ -149,6 +176,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/keys/{id}", delete(access::revoke_key))
         .route("/v1/policies", get(access::get_policies))
         .route("/v1/policies/reload", post(access::reload_policies))
+        .route("/v1/alerts", get(risk::list))
+        .route("/v1/alerts/{id}", get(risk::get_one))
+        .route("/v1/alerts/{id}/ack", post(risk::acknowledge))
+        .route("/v1/alerts/{id}/resolve", post(risk::resolve))
+        .route("/v1/alerts/{id}/reidentify", post(risk::reidentify))
         .merge(tlog::routes())
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -428,12 +460,33 @@ async fn search(
     let p = principal(&state, &headers, Action::Search).await?;
     let (kind, value) = one_key(&q, true)?;
     let vault = state.vault.clone();
-    let found = blocking(move || {
-        vault
+    let who = p.clone();
+    let (found, customer) = blocking(move || {
+        let found = vault
             .search(&p.tenant, kind, &value, &p.id, now())
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        // The person looked for, as a keyed pseudonym (never the value).
+        let customer = vault
+            .pseudonym(&p.tenant, "cust", &format!("{kind:?}\0{value}"))
+            .ok();
+        Ok((found, customer))
     })
     .await?;
+    state.observe(|| risk::LiveEvent {
+        tenant: who.tenant,
+        actor: who.id,
+        action: parcel_risk::Action::Search,
+        role: Some(who.role),
+        station: who.station,
+        waybill_no: None,
+        customer,
+        field: None,
+        purpose: None,
+        assigned: None,
+        device: None,
+        reason: None,
+        log_index: 0,
+    });
     let views: Vec<ShipmentView> = found.iter().map(ShipmentView::from).collect();
     Ok(Json(json!({"shipments": views})).into_response())
 }

@@ -24,6 +24,7 @@ struct Api {
     vault: Arc<Vault>,
     log_vkey: String,
     keys: std::collections::HashMap<&'static str, String>,
+    risk: Option<parcel_server::risk::Monitor>,
     _dir: tempfile::TempDir,
 }
 
@@ -32,6 +33,13 @@ fn setup() -> Api {
 }
 
 fn setup_with(options: parcel_vault::reveal::RevealOptions) -> Api {
+    setup_full(options, None)
+}
+
+fn setup_full(
+    options: parcel_vault::reveal::RevealOptions,
+    risk: Option<parcel_server::risk::RiskSettings>,
+) -> Api {
     let dir = tempfile::tempdir().unwrap();
     parcel_keys::init_local(dir.path()).unwrap();
     let store: Arc<dyn Store> =
@@ -96,8 +104,13 @@ fn setup_with(options: parcel_vault::reveal::RevealOptions) -> Api {
     let vault = Arc::new(vault);
     let mut access = parcel_server::access::Access::builtin().unwrap();
     access.options = options;
+    let mut state = AppState::new(vault.clone(), access);
+    if let Some(settings) = risk {
+        state = state.with_risk(settings).unwrap();
+    }
     Api {
-        app: router(AppState::new(vault.clone(), access), 1 << 20),
+        risk: state.risk.clone(),
+        app: router(state, 1 << 20),
         vault,
         log_vkey,
         keys: api_keys,
@@ -974,4 +987,180 @@ async fn oidc_tokens_map_to_principals() {
         api.call(Some("A1"), "GET", "/v1/principals", None).await.0,
         StatusCode::OK
     );
+}
+
+/// A courier who pulls other couriers' recipients is raised while they
+/// are still at it: the alert (pseudonymous, with its numbers and log
+/// evidence) tightens the quota at `high`, the escalation to `critical`
+/// suspends the account before the next reveal, and analysts acknowledge,
+/// resolve (a benign verdict suppresses the pattern) and re-identify, each
+/// a logged action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
+    let api = setup_full(
+        roomy(),
+        Some(parcel_server::risk::RiskSettings::default()),
+    );
+    let monitor = api.risk.clone().unwrap();
+    let own = "SF3000000000001";
+    dispatched(&api, own).await;
+    let (s, _, text) = api
+        .call(
+            Some("E1"),
+            "POST",
+            "/v1/reveal",
+            Some(json!({"waybill_no": own, "party": "recipient", "field": "phone", "purpose": "delivery_contact"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let others: Vec<Value> = (0..120)
+        .map(|i| {
+            let mut b = shipment(&format!("SF31{i:011}"), "13987654321");
+            b["courier"] = json!("E2");
+            b
+        })
+        .collect();
+    let (s, _, text) = api
+        .call(
+            Some("S1"),
+            "POST",
+            "/v1/shipments/batch",
+            Some(json!({"shipments": others})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let mut statuses = std::collections::BTreeSet::new();
+    for i in 0..120 {
+        let (s, _, _) = api
+            .call(
+                Some("E1"),
+                "POST",
+                "/v1/reveal",
+                Some(json!({"waybill_no": format!("SF31{i:011}"), "party": "recipient", "field": "phone", "purpose": "delivery_contact"})),
+            )
+            .await;
+        statuses.insert(s.as_u16());
+    }
+    assert_eq!(statuses.into_iter().collect::<Vec<_>>(), [403]);
+    assert!(monitor.sync(std::time::Duration::from_secs(10)));
+    assert!(monitor.stats.max_latency_us.load(std::sync::atomic::Ordering::Relaxed) < 1_000_000);
+
+    // Couriers never see alerts; the security team does.
+    let (s, _, _) = api.call(Some("E1"), "GET", "/v1/alerts", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, list, text) = api.call(Some("AU1"), "GET", "/v1/alerts", None).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let alerts = list["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 2, "{text}");
+    let (critical, high) = (&alerts[0], &alerts[1]);
+    assert_eq!(high["severity"], "high", "{text}");
+    assert_eq!(critical["severity"], "critical", "{text}");
+    assert_eq!(critical["escalates"], high["id"]);
+    let actor = high["actor"].as_str().unwrap();
+    assert!(actor.starts_with("emp-") && actor.len() == 12, "{actor}");
+    assert_eq!(critical["actor"], high["actor"]);
+    assert!(!text.contains("\"E1\""), "employee id in the analyst view: {text}");
+    assert_no_plaintext(&text);
+    let reasons = high["reasons"][0].as_str().unwrap();
+    assert!(reasons.contains("with no business reason"), "{reasons}");
+    assert_eq!(high["responses"], json!(["tighten_quota"]));
+    assert_eq!(critical["responses"], json!(["suspend", "tighten_quota"]));
+    // Evidence is log indexes of the denials.
+    let first = high["evidence"][0].as_u64().unwrap();
+    let e = entry(&api, first);
+    assert_eq!((e.actor.as_str(), e.decision.as_deref()), ("E1", Some("deny")));
+    let alert_entry = entry(&api, api.vault.log().unwrap().tree().unwrap().0 - 1);
+    assert_eq!(alert_entry.action, "alert");
+
+    // Suspended: even the courier's own parcel is refused now.
+    let (s, body, _) = api
+        .call(
+            Some("E1"),
+            "POST",
+            "/v1/reveal",
+            Some(json!({"waybill_no": own, "party": "recipient", "field": "phone", "purpose": "delivery_contact"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The account no longer authenticates (no hint why) and nothing leaves.
+    assert!(body.get("value").is_none(), "{body}");
+    let quota = api
+        .vault
+        .store()
+        .quota_override("acme", "E1", 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!((quota.per_hour, quota.per_day), (5, 20));
+
+    let id = high["id"].as_str().unwrap();
+    let (s, acked, text) = api
+        .call(Some("AU1"), "POST", &format!("/v1/alerts/{id}/ack"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(acked["alert"]["status"], "acknowledged");
+    let (s, _, _) = api
+        .call(Some("AU1"), "POST", &format!("/v1/alerts/{id}/ack"), None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, body, _) = api
+        .call(
+            Some("AU1"),
+            "POST",
+            &format!("/v1/alerts/{id}/resolve"),
+            Some(json!({"verdict": "fine"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "verdict");
+    let (s, resolved, text) = api
+        .call(
+            Some("AU1"),
+            "POST",
+            &format!("/v1/alerts/{id}/resolve"),
+            Some(json!({"verdict": "benign", "note": "stock-take of the station's returns", "suppress_days": 7})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(resolved["alert"]["verdict"], "benign");
+    assert_eq!(resolved["suppressed"], json!(["no_reason", "sequential", "denied"]));
+    assert_eq!(
+        api.vault.store().suppressions("acme", 0).unwrap().len(),
+        3,
+        "suppressions stored"
+    );
+    let (s, _, _) = api
+        .call(
+            Some("AU1"),
+            "POST",
+            &format!("/v1/alerts/{id}/resolve"),
+            Some(json!({"verdict": "benign"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, open, _) = api.call(Some("AU1"), "GET", "/v1/alerts?status=open", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(open["alerts"].as_array().unwrap().len(), 1);
+
+    // Re-identification: justified, and logged before the name is shown.
+    let uri = format!("/v1/alerts/{id}/reidentify");
+    let (s, _, _) = api
+        .call(Some("AU1"), "POST", &uri, Some(json!({"justification": "why"})))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, who, text) = api
+        .call(
+            Some("AU1"),
+            "POST",
+            &uri,
+            Some(json!({"justification": "interview with the station manager on Monday"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!((who["actor"].as_str(), who["pseudonym"].as_str()), (Some("E1"), Some(actor)));
+    let e = entry(&api, who["log_index"].as_u64().unwrap());
+    assert_eq!((e.action.as_str(), e.actor.as_str()), ("alert_reidentify", "AU1"));
+    let (s, _, _) = api
+        .call(Some("AU1"), "GET", "/v1/alerts/al_nope", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

@@ -72,6 +72,9 @@ pub struct RevealOutcome {
     pub value: Option<Zeroizing<String>>,
     /// Index of the log entry that records this reveal or denial.
     pub log_index: u64,
+    /// Whether the shipment is assigned to the caller (`None`: no such
+    /// shipment), for the insider-risk detector.
+    pub assigned: Option<bool>,
 }
 
 /// A denial that comes from state the policies do not see.
@@ -210,11 +213,16 @@ impl Vault {
         };
         let mut decision = decision;
         if decision.allowed {
-            let (hour, day) = options
+            let (mut hour, mut day) = options
                 .quotas
                 .iter()
                 .find(|(role, _, _)| *role == fresh.role)
                 .map_or((0, 0), |(_, h, d)| (*h, *d));
+            // An insider-risk response may have tightened this principal's.
+            if let Some(o) = self.store().quota_override(tenant, &fresh.id, now)? {
+                hour = hour.min(o.per_hour);
+                day = day.min(o.per_day);
+            }
             let windows = [
                 QuotaWindow {
                     secs: 3600,
@@ -265,9 +273,10 @@ impl Vault {
                 .with_detail("break_glass", b.id.as_str())
                 .with_detail("approved_by", b.approved_by.clone().unwrap_or_default());
         }
-        if let Some(r) = &record
-            && r.courier.as_deref() == Some(fresh.id.as_str())
-        {
+        let assigned = record
+            .as_ref()
+            .map(|r| r.courier.as_deref() == Some(fresh.id.as_str()));
+        if assigned == Some(true) {
             event = event.with_detail("assigned", true);
         }
         let log_index = log.append(&event)?;
@@ -285,6 +294,7 @@ impl Vault {
             decision,
             value,
             log_index,
+            assigned,
         })
     }
 }

@@ -187,6 +187,22 @@ impl Vault {
         Ok(Some(log.append_with_detail(&event, detail)?))
     }
 
+    /// A stable pseudonym for `id` (an employee, a customer reference)
+    /// within `tenant`: `prefix-` and 8 hex digits of a keyed HMAC, so
+    /// analysts can follow one person across alerts without learning who
+    /// it is, and nobody without the key can reverse it.
+    pub fn pseudonym(&self, tenant: &str, prefix: &str, id: &str) -> Result<String, VaultError> {
+        use hmac::Mac as _;
+        let key = self.keys.derive(&format!("vault/pseudonym/v1/{tenant}"))?;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key.expose())
+            .map_err(|_| VaultError::Store("pseudonym key".to_owned()))?;
+        mac.update(prefix.as_bytes());
+        mac.update(&[0]);
+        mac.update(id.as_bytes());
+        let full = mac.finalize().into_bytes();
+        Ok(format!("{prefix}-{}", hex(&full[..4])))
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -181,3 +181,36 @@ mod tests {
         }
     }
 }
+
+/// The live monitor's settings from `[risk]`; errors name the key.
+pub(crate) fn settings(config: &parcel_config::Config) -> Result<parcel_server::risk::RiskSettings> {
+    let r = &config.risk;
+    let level = |key: &str, v: &str| -> Result<Option<parcel_risk::Severity>> {
+        if v == "never" {
+            return Ok(None);
+        }
+        parcel_risk::Severity::parse(v)
+            .map(Some)
+            .with_context(|| format!("[risk] {key}: expected low, medium, high, critical or never"))
+    };
+    if !(r.alerts_per_day.is_finite() && r.alerts_per_day > 0.0) {
+        bail!("[risk] alerts_per_day: expected a positive number");
+    }
+    let utc_offset_secs = parse_offset(&r.utc_offset)
+        .context("[risk] utc_offset: expected ±HH:MM, e.g. +08:00")?;
+    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Ok(parcel_server::risk::RiskSettings {
+        detector: parcel_risk::Config {
+            alerts_per_day: r.alerts_per_day,
+            utc_offset_secs,
+            ..parcel_risk::Config::default()
+        },
+        webhook: (!r.webhook.is_empty()).then(|| r.webhook.clone()),
+        notify_at: level("notify_at", &r.notify_at)?,
+        tighten_at: level("tighten_at", &r.tighten_at)?,
+        suspend_at: level("suspend_at", &r.suspend_at)?,
+        tightened: (int(r.tightened_per_hour), int(r.tightened_per_day)),
+        tighten_secs: int(r.tighten_hours).saturating_mul(3600),
+        suppress_days: int(r.suppress_days),
+    })
+}

@@ -182,6 +182,12 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     if let Some(verifier) = crate::access_cmds::oidc(config)? {
         state = state.with_oidc(verifier, &config.vault.tenant);
     }
+    if config.risk.enabled {
+        state = state
+            .with_risk(crate::risk_cmds::settings(config)?)
+            .context("starting the insider-risk monitor")?;
+    }
+    let risk = state.risk.clone();
     let access = state.access.clone();
     let app = parcel_server::router(state, max_body);
     let backend = vault.store().backend();
@@ -199,6 +205,11 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
             Some(tokio::spawn(retention_loop(retention_vault)))
         },
     )?;
+    // In-flight requests are done: let the detector see their events (and
+    // store what they raise), then seal the log with a final checkpoint.
+    if let Some(m) = risk {
+        m.sync(Duration::from_secs(5));
+    }
     // In-flight requests are done: seal the log with a final checkpoint.
     if let Some(log) = vault.log() {
         log.close();
