@@ -5,7 +5,11 @@
 //!   timed one by one: p50/p99;
 //! - `POST /v1/reveal` over loopback with wrk (authentication, policy,
 //!   quota, decryption, durable log entry), against the masked
-//!   `GET /v1/shipments/{waybill}` of the same server and keys.
+//!   `GET /v1/shipments/{waybill}` of the same server and keys;
+//! - event to alert in the server: while wrk keeps the reveal path busy,
+//!   couriers turned insiders pull other couriers' shipments one request
+//!   at a time, and a poller of `GET /v1/alerts` notes when each alert
+//!   becomes visible, against the event time the alert carries.
 
 use std::io::Write as _;
 use std::process::Command;
@@ -30,6 +34,93 @@ pub(crate) struct Args {
     /// HTTP runs; medians are reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Insiders for the event-to-alert measurement.
+    #[arg(long, default_value_t = 5)]
+    insiders: usize,
+}
+
+/// One HTTP/1.1 request on a fresh connection: status and body.
+fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> Result<(u16, String)> {
+    use std::io::Read as _;
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status")?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, body))
+}
+
+fn unix_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// Event-to-alert latencies (ms) of `insiders` couriers pulling shipments
+/// that are not theirs, while `load` runs.
+fn event_to_alert(
+    addr: &str,
+    auditor: &str,
+    insiders: &[(String, Vec<String>)],
+) -> Result<Vec<f64>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let poll = {
+        let (addr, auditor, stop) = (addr.to_owned(), auditor.to_owned(), stop.clone());
+        std::thread::spawn(
+            move || -> Result<std::collections::HashMap<String, (i64, i64)>> {
+                let mut seen = std::collections::HashMap::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, body) = http(&addr, "GET", "/v1/alerts?limit=1000", &auditor, "")?;
+                    let at = unix_ms();
+                    if status != 200 {
+                        bail!("GET /v1/alerts: {status} {body}");
+                    }
+                    let v: serde_json::Value = serde_json::from_str(&body)?;
+                    for a in v["alerts"].as_array().into_iter().flatten() {
+                        let id = a["id"].as_str().unwrap_or_default().to_owned();
+                        let raised = a["raised_at"]
+                            .as_str()
+                            .and_then(parcel_risk::parse_rfc3339_ms)
+                            .unwrap_or(0);
+                        seen.entry(id).or_insert((raised, at));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Ok(seen)
+            },
+        )
+    };
+    for (key, waybills) in insiders {
+        for w in waybills {
+            let body = format!(
+                "{{\"waybill_no\":\"{w}\",\"party\":\"recipient\",\"field\":\"phone\",\"purpose\":\"delivery_contact\"}}"
+            );
+            http(addr, "POST", "/v1/reveal", key, &body)?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let seen = poll
+        .join()
+        .map_err(|_| anyhow::anyhow!("poller panicked"))??;
+    let mut lat: Vec<f64> = seen
+        .values()
+        .map(|(raised, at)| (at - raised) as f64)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    Ok(lat)
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -165,6 +256,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let env = [
         ("PARCELGUARD_REVEAL_QUOTA_COURIER_PER_HOUR", "100000000"),
         ("PARCELGUARD_REVEAL_QUOTA_COURIER_PER_DAY", "100000000"),
+        ("PARCELGUARD_RISK_ALERTS_PER_DAY", "100"),
     ];
     let (mut server, addr) = spawn_server(&bin, &data, &env)?;
     let url = format!("http://{addr}");
@@ -183,6 +275,49 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             g_rps[run]
         );
     }
+    // Event to alert, with the reveal path under wrk's load meanwhile.
+    let auditor = {
+        let out = Command::new(&bin)
+            .args(["--log-level", "warn", "--data-dir"])
+            .arg(&data)
+            .args([
+                "keys",
+                "create-api-key",
+                "--principal",
+                "AU1",
+                "--role",
+                "security_auditor",
+            ])
+            .output()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("pgk_"))
+            .context("no auditor key printed")?
+            .to_owned()
+    };
+    let insiders: Vec<(String, Vec<String>)> = couriers
+        .iter()
+        .take(args.insiders)
+        .map(|c| {
+            let theirs: Vec<String> = pairs
+                .iter()
+                .filter(|(_, owner)| owner != c)
+                .skip(couriers.iter().position(|x| x == c).unwrap_or(0) * 200)
+                .take(150)
+                .map(|(w, _)| w.clone())
+                .collect();
+            (keys[c].clone(), theirs)
+        })
+        .collect();
+    let load = {
+        let (post, url, secs) = (post.clone(), url.clone(), args.http_secs * 2);
+        std::thread::spawn(move || run_wrk(&post, &url, secs))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let latencies = event_to_alert(&addr, &auditor, &insiders)?;
+    let _ = load.join();
+    eprintln!("event to alert (ms): {latencies:?}");
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
@@ -206,6 +341,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         out,
         "| POST /v1/reveal over loopback (wrk -t1 -c32; auth, policy, quota, decrypt, durable log entry) | {r:.0} reveals/s, p50 {r50:.2} ms, p99 {r99:.2} ms | masked GET, same server: {g:.0} req/s, p99 {g99:.2} ms | {:.2}× | ≥ 10,000/s, p99 < 10 ms |",
         r / g
+    )?;
+    writeln!(
+        out,
+        "| event to alert in the server, {} insiders while wrk loads the reveal path (alert's event time → visible in GET /v1/alerts, 5 ms polling) | {} alerts, median {:.0} ms, max {:.0} ms | - | - | < 1 s |",
+        args.insiders,
+        latencies.len(),
+        pct(&latencies, 0.5),
+        latencies.last().copied().unwrap_or(f64::NAN)
     )?;
     Ok(())
 }

@@ -810,7 +810,9 @@ impl Detector {
         let Some(a) = self.actors.get(&key) else {
             return;
         };
-        let raised_today = a.raised.is_some_and(|(d, s)| d == day && s < Severity::Critical);
+        let raised_today = a
+            .raised
+            .is_some_and(|(d, s)| d == day && s < Severity::Critical);
         if a.alerted_until >= day && !raised_today || a.alerted_until < day && self.credit < 1.0 {
             return;
         }
@@ -1027,7 +1029,10 @@ impl Detector {
             return;
         };
         if escalation {
-            if actor.raised.is_none_or(|(d, s)| d != day || s >= Severity::of(c.points)) {
+            if actor
+                .raised
+                .is_none_or(|(d, s)| d != day || s >= Severity::of(c.points))
+            {
                 return;
             }
         } else {

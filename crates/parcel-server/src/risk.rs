@@ -443,7 +443,9 @@ impl Notifier {
                         .send(body.to_string());
                     match sent {
                         Ok(r) if r.status().is_success() => {}
-                        Ok(r) => tracing::warn!(status = r.status().as_u16(), "alert webhook refused"),
+                        Ok(r) => {
+                            tracing::warn!(status = r.status().as_u16(), "alert webhook refused")
+                        }
                         Err(e) => tracing::warn!(error = %e, "alert webhook failed"),
                     }
                 }
@@ -465,7 +467,12 @@ pub struct Pseudonyms(Mutex<HashMap<(String, String), String>>);
 impl Pseudonyms {
     fn of(&self, vault: &Vault, tenant: &str, actor: &str) -> String {
         let key = (tenant.to_owned(), actor.to_owned());
-        if let Some(p) = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        if let Some(p) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
             return p.clone();
         }
         let p = vault
@@ -483,11 +490,10 @@ impl Pseudonyms {
 fn view(state: &AppState, r: &AlertRecord) -> serde_json::Value {
     let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_else(|_| json!({}));
     let get = |k: &str| body.get(k).cloned().unwrap_or(serde_json::Value::Null);
-    let raised = time::OffsetDateTime::from_unix_timestamp_nanos(
-        i128::from(r.raised_at_ms) * 1_000_000,
-    )
-    .map(rfc3339)
-    .unwrap_or_default();
+    let raised =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.raised_at_ms) * 1_000_000)
+            .map(rfc3339)
+            .unwrap_or_default();
     json!({
         "id": r.id,
         "actor": state.pseudonyms.of(&state.vault, &r.tenant, &r.actor),
@@ -512,7 +518,12 @@ fn view(state: &AppState, r: &AlertRecord) -> serde_json::Value {
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such alert", Some("id"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such alert",
+        Some("id"),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -695,10 +706,7 @@ pub(crate) async fn resolve(
         ));
     }
     check_note(b.note.as_ref(), "note")?;
-    let default_days = state
-        .risk
-        .as_ref()
-        .map_or(30, |m| m.settings.suppress_days);
+    let default_days = state.risk.as_ref().map_or(30, |m| m.settings.suppress_days);
     let days = b.suppress_days.unwrap_or(default_days);
     if !(0..=MAX_SUPPRESS_DAYS).contains(&days) {
         return Err(ApiError::new(

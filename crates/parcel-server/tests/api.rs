@@ -997,10 +997,7 @@ async fn oidc_tokens_map_to_principals() {
 /// a logged action.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
-    let api = setup_full(
-        roomy(),
-        Some(parcel_server::risk::RiskSettings::default()),
-    );
+    let api = setup_full(roomy(), Some(parcel_server::risk::RiskSettings::default()));
     let monitor = api.risk.clone().unwrap();
     let own = "SF3000000000001";
     dispatched(&api, own).await;
@@ -1043,7 +1040,13 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
     }
     assert_eq!(statuses.into_iter().collect::<Vec<_>>(), [403]);
     assert!(monitor.sync(std::time::Duration::from_secs(10)));
-    assert!(monitor.stats.max_latency_us.load(std::sync::atomic::Ordering::Relaxed) < 1_000_000);
+    assert!(
+        monitor
+            .stats
+            .max_latency_us
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 1_000_000
+    );
 
     // Couriers never see alerts; the security team does.
     let (s, _, _) = api.call(Some("E1"), "GET", "/v1/alerts", None).await;
@@ -1059,7 +1062,10 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
     let actor = high["actor"].as_str().unwrap();
     assert!(actor.starts_with("emp-") && actor.len() == 12, "{actor}");
     assert_eq!(critical["actor"], high["actor"]);
-    assert!(!text.contains("\"E1\""), "employee id in the analyst view: {text}");
+    assert!(
+        !text.contains("\"E1\""),
+        "employee id in the analyst view: {text}"
+    );
     assert_no_plaintext(&text);
     let reasons = high["reasons"][0].as_str().unwrap();
     assert!(reasons.contains("with no business reason"), "{reasons}");
@@ -1068,7 +1074,10 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
     // Evidence is log indexes of the denials.
     let first = high["evidence"][0].as_u64().unwrap();
     let e = entry(&api, first);
-    assert_eq!((e.actor.as_str(), e.decision.as_deref()), ("E1", Some("deny")));
+    assert_eq!(
+        (e.actor.as_str(), e.decision.as_deref()),
+        ("E1", Some("deny"))
+    );
     let alert_entry = entry(&api, api.vault.log().unwrap().tree().unwrap().0 - 1);
     assert_eq!(alert_entry.action, "alert");
 
@@ -1122,7 +1131,10 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
         .await;
     assert_eq!(s, StatusCode::OK, "{text}");
     assert_eq!(resolved["alert"]["verdict"], "benign");
-    assert_eq!(resolved["suppressed"], json!(["no_reason", "sequential", "denied"]));
+    assert_eq!(
+        resolved["suppressed"],
+        json!(["no_reason", "sequential", "denied"])
+    );
     assert_eq!(
         api.vault.store().suppressions("acme", 0).unwrap().len(),
         3,
@@ -1137,14 +1149,21 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    let (s, open, _) = api.call(Some("AU1"), "GET", "/v1/alerts?status=open", None).await;
+    let (s, open, _) = api
+        .call(Some("AU1"), "GET", "/v1/alerts?status=open", None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(open["alerts"].as_array().unwrap().len(), 1);
 
     // Re-identification: justified, and logged before the name is shown.
     let uri = format!("/v1/alerts/{id}/reidentify");
     let (s, _, _) = api
-        .call(Some("AU1"), "POST", &uri, Some(json!({"justification": "why"})))
+        .call(
+            Some("AU1"),
+            "POST",
+            &uri,
+            Some(json!({"justification": "why"})),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (s, who, text) = api
@@ -1156,9 +1175,15 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{text}");
-    assert_eq!((who["actor"].as_str(), who["pseudonym"].as_str()), (Some("E1"), Some(actor)));
+    assert_eq!(
+        (who["actor"].as_str(), who["pseudonym"].as_str()),
+        (Some("E1"), Some(actor))
+    );
     let e = entry(&api, who["log_index"].as_u64().unwrap());
-    assert_eq!((e.action.as_str(), e.actor.as_str()), ("alert_reidentify", "AU1"));
+    assert_eq!(
+        (e.action.as_str(), e.actor.as_str()),
+        ("alert_reidentify", "AU1")
+    );
     let (s, _, _) = api
         .call(Some("AU1"), "GET", "/v1/alerts/al_nope", None)
         .await;

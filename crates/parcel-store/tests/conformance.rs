@@ -1003,8 +1003,15 @@ fn alerts_suppressions_and_quota_overrides() {
         };
         s.put_alert(&alert("al1", NOW * 1000)).unwrap();
         s.put_alert(&alert("al2", NOW * 1000 + 5)).unwrap();
-        assert!(s.put_alert(&alert("al2", 0)).is_err(), "{}: duplicate id", b.name);
-        assert_eq!(s.get_alert("acme", "al1").unwrap(), Some(alert("al1", NOW * 1000)));
+        assert!(
+            s.put_alert(&alert("al2", 0)).is_err(),
+            "{}: duplicate id",
+            b.name
+        );
+        assert_eq!(
+            s.get_alert("acme", "al1").unwrap(),
+            Some(alert("al1", NOW * 1000))
+        );
         assert_eq!(s.get_alert("beta", "al1").unwrap(), None);
         let ids = |st: Option<&str>| -> Vec<String> {
             s.list_alerts("acme", st, 10)
@@ -1024,7 +1031,11 @@ fn alerts_suppressions_and_quota_overrides() {
             at: NOW + 1,
         };
         assert!(s.update_alert("acme", "al1", &ack).unwrap());
-        assert!(!s.update_alert("acme", "al1", &ack).unwrap(), "{}: CAS", b.name);
+        assert!(
+            !s.update_alert("acme", "al1", &ack).unwrap(),
+            "{}: CAS",
+            b.name
+        );
         let resolve = AlertUpdate {
             from: &["open", "acknowledged"],
             status: "resolved",
@@ -1036,12 +1047,22 @@ fn alerts_suppressions_and_quota_overrides() {
         assert!(s.update_alert("acme", "al1", &resolve).unwrap());
         let got = s.get_alert("acme", "al1").unwrap().unwrap();
         assert_eq!(
-            (got.status.as_str(), got.verdict.as_deref(), got.analyst.as_deref()),
+            (
+                got.status.as_str(),
+                got.verdict.as_deref(),
+                got.analyst.as_deref()
+            ),
             ("resolved", Some("benign"), Some("S2"))
         );
-        assert_eq!((got.note.as_deref(), got.updated_at), (Some("inventory check"), NOW + 2));
+        assert_eq!(
+            (got.note.as_deref(), got.updated_at),
+            (Some("inventory check"), NOW + 2)
+        );
         assert_eq!(ids(Some("open")), ["al2"]);
-        assert!(!format!("{got:?}").contains("inventory"), "note in debug output");
+        assert!(
+            !format!("{got:?}").contains("inventory"),
+            "note in debug output"
+        );
 
         s.put_suppression("acme", "E7", "no_reason", 2_000).unwrap();
         s.put_suppression("acme", "E7", "no_reason", 3_000).unwrap();
@@ -1063,9 +1084,23 @@ fn alerts_suppressions_and_quota_overrides() {
             reason: "al2".into(),
         };
         s.put_quota_override(&o).unwrap();
-        assert_eq!(s.quota_override("acme", "E7", NOW).unwrap(), Some(o.clone()));
-        assert_eq!(s.quota_override("acme", "E7", NOW + 3600).unwrap(), None, "expired");
-        s.put_quota_override(&QuotaOverride { per_hour: 2, ..o }).unwrap();
-        assert_eq!(s.quota_override("acme", "E7", NOW).unwrap().unwrap().per_hour, 2);
+        assert_eq!(
+            s.quota_override("acme", "E7", NOW).unwrap(),
+            Some(o.clone())
+        );
+        assert_eq!(
+            s.quota_override("acme", "E7", NOW + 3600).unwrap(),
+            None,
+            "expired"
+        );
+        s.put_quota_override(&QuotaOverride { per_hour: 2, ..o })
+            .unwrap();
+        assert_eq!(
+            s.quota_override("acme", "E7", NOW)
+                .unwrap()
+                .unwrap()
+                .per_hour,
+            2
+        );
     }
 }

@@ -183,7 +183,9 @@ mod tests {
 }
 
 /// The live monitor's settings from `[risk]`; errors name the key.
-pub(crate) fn settings(config: &parcel_config::Config) -> Result<parcel_server::risk::RiskSettings> {
+pub(crate) fn settings(
+    config: &parcel_config::Config,
+) -> Result<parcel_server::risk::RiskSettings> {
     let r = &config.risk;
     let level = |key: &str, v: &str| -> Result<Option<parcel_risk::Severity>> {
         if v == "never" {
@@ -196,8 +198,8 @@ pub(crate) fn settings(config: &parcel_config::Config) -> Result<parcel_server::
     if !(r.alerts_per_day.is_finite() && r.alerts_per_day > 0.0) {
         bail!("[risk] alerts_per_day: expected a positive number");
     }
-    let utc_offset_secs = parse_offset(&r.utc_offset)
-        .context("[risk] utc_offset: expected ±HH:MM, e.g. +08:00")?;
+    let utc_offset_secs =
+        parse_offset(&r.utc_offset).context("[risk] utc_offset: expected ±HH:MM, e.g. +08:00")?;
     let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     Ok(parcel_server::risk::RiskSettings {
         detector: parcel_risk::Config {
