@@ -163,25 +163,6 @@ fn parse_offset(s: &str) -> Option<i32> {
     (h <= 18 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_offset;
-
-    #[test]
-    fn offsets() {
-        for (s, want) in [
-            ("+08:00", Some(28_800)),
-            ("-05:30", Some(-19_800)),
-            ("Z", Some(0)),
-            ("08:00", None),
-            ("+8", None),
-            ("+25:00", None),
-        ] {
-            assert_eq!(parse_offset(s), want, "{s}");
-        }
-    }
-}
-
 /// The live monitor's settings from `[risk]`; errors name the key.
 pub(crate) fn settings(
     config: &parcel_config::Config,
@@ -215,4 +196,62 @@ pub(crate) fn settings(
         tighten_secs: int(r.tighten_hours).saturating_mul(3600),
         suppress_days: int(r.suppress_days),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_offset, settings};
+
+    #[test]
+    fn offsets() {
+        for (s, want) in [
+            ("+08:00", Some(28_800)),
+            ("-05:30", Some(-19_800)),
+            ("Z", Some(0)),
+            ("08:00", None),
+            ("+8", None),
+            ("+25:00", None),
+        ] {
+            assert_eq!(parse_offset(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn risk_settings_name_the_bad_key() {
+        let ok = settings(&parcel_config::Config::default()).map_err(|e| e.to_string());
+        let ok = ok
+            .as_ref()
+            .map(|s| (s.notify_at, s.suspend_at, s.tightened));
+        assert_eq!(
+            ok,
+            Ok((
+                Some(parcel_risk::Severity::Medium),
+                Some(parcel_risk::Severity::Critical),
+                (5, 20)
+            ))
+        );
+        let mut c = parcel_config::Config::default();
+        c.risk.suspend_at = "never".to_owned();
+        assert!(settings(&c).is_ok_and(|s| s.suspend_at.is_none()));
+        for (edit, want) in [
+            (
+                (|c: &mut parcel_config::Config| c.risk.notify_at = "urgent".to_owned())
+                    as fn(&mut parcel_config::Config),
+                "[risk] notify_at: expected low, medium, high, critical or never",
+            ),
+            (
+                |c| c.risk.utc_offset = "CST".to_owned(),
+                "[risk] utc_offset: expected ±HH:MM, e.g. +08:00",
+            ),
+            (
+                |c| c.risk.alerts_per_day = 0.0,
+                "[risk] alerts_per_day: expected a positive number",
+            ),
+        ] {
+            let mut c = parcel_config::Config::default();
+            edit(&mut c);
+            let err = settings(&c).err().map(|e| e.to_string());
+            assert_eq!(err.as_deref(), Some(want));
+        }
+    }
 }
