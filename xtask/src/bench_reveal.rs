@@ -39,6 +39,36 @@ pub(crate) struct Args {
     insiders: usize,
 }
 
+/// A new API key for `principal` (created with `role`), as printed once.
+fn create_key(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    principal: &str,
+    role: &str,
+) -> Result<String> {
+    let out = Command::new(bin)
+        .args(["--log-level", "warn", "--data-dir"])
+        .arg(data)
+        .args([
+            "keys",
+            "create-api-key",
+            "--principal",
+            principal,
+            "--role",
+            role,
+        ])
+        .output()?;
+    if !out.status.success() {
+        bail!("create-api-key: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("pgk_"))
+        .context("no key printed")?
+        .to_owned())
+}
+
 /// One HTTP/1.1 request on a fresh connection: status and body.
 fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> Result<(u16, String)> {
     use std::io::Read as _;
@@ -209,29 +239,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     couriers.dedup();
     let mut keys = std::collections::HashMap::new();
     for c in &couriers {
-        let out = Command::new(&bin)
-            .args(["--log-level", "warn", "--data-dir"])
-            .arg(&data)
-            .args([
-                "keys",
-                "create-api-key",
-                "--principal",
-                c,
-                "--role",
-                "courier",
-            ])
-            .output()?;
-        if !out.status.success() {
-            bail!("create-api-key: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let key = text
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with("pgk_"))
-            .context("no key printed")?
-            .to_owned();
-        keys.insert(c.clone(), key);
+        keys.insert(c.clone(), create_key(&bin, &data, c, "courier")?);
     }
     // wrk scripts: a random shipment, its own courier's key.
     let table: String = pairs
@@ -276,26 +284,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         );
     }
     // Event to alert, with the reveal path under wrk's load meanwhile.
-    let auditor = {
-        let out = Command::new(&bin)
-            .args(["--log-level", "warn", "--data-dir"])
-            .arg(&data)
-            .args([
-                "keys",
-                "create-api-key",
-                "--principal",
-                "AU1",
-                "--role",
-                "security_auditor",
-            ])
-            .output()?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with("pgk_"))
-            .context("no auditor key printed")?
-            .to_owned()
-    };
+    let auditor = create_key(&bin, &data, "AU1", "security_auditor")?;
     let insiders: Vec<(String, Vec<String>)> = couriers
         .iter()
         .take(args.insiders)

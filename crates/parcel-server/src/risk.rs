@@ -517,6 +517,10 @@ fn view(state: &AppState, r: &AlertRecord) -> serde_json::Value {
     })
 }
 
+fn db(e: parcel_vault::store::StoreError) -> ApiError {
+    ApiError::from(parcel_vault::VaultError::from(e))
+}
+
 fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -555,7 +559,7 @@ pub(crate) async fn list(
         st.vault
             .store()
             .list_alerts(&p.tenant, q.status.as_deref(), limit)
-            .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))
+            .map_err(db)
     })
     .await?;
     let alerts: Vec<serde_json::Value> = rows.iter().map(|r| view(&state, r)).collect();
@@ -569,7 +573,7 @@ async fn load(state: &AppState, tenant: &str, id: &str) -> Result<AlertRecord, A
         vault
             .store()
             .get_alert(&tenant, &id)
-            .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))?
+            .map_err(db)?
             .ok_or_else(not_found)
     })
     .await
@@ -674,7 +678,7 @@ pub(crate) async fn acknowledge(
                     at: now(),
                 },
             )
-            .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))?;
+            .map_err(db)?;
         if !ok {
             return Err(conflict("only an open alert can be acknowledged"));
         }
@@ -682,7 +686,7 @@ pub(crate) async fn acknowledge(
         st.vault
             .store()
             .get_alert(&p.tenant, &id)
-            .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))?
+            .map_err(db)?
             .ok_or_else(not_found)
     })
     .await?;
@@ -733,7 +737,7 @@ pub(crate) async fn resolve(
                     at: now(),
                 },
             )
-            .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))?;
+            .map_err(db)?;
         if !ok {
             return Err(conflict("this alert is already resolved"));
         }
@@ -756,7 +760,7 @@ pub(crate) async fn resolve(
             for signal in &suppressed {
                 store
                     .put_suppression(&p.tenant, &alert.actor, signal, until)
-                    .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))?;
+                    .map_err(db)?;
             }
             if let Some(m) = &st.risk {
                 m.suppress(&p.tenant, &alert.actor, suppressed.clone(), until);
@@ -772,7 +776,7 @@ pub(crate) async fn resolve(
         )?;
         let updated = store
             .get_alert(&p.tenant, &id)
-            .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))?
+            .map_err(db)?
             .ok_or_else(not_found)?;
         Ok((updated, suppressed))
     })
