@@ -49,8 +49,6 @@ pub struct AppState {
     pub oidc: Option<Arc<(oidc::OidcVerifier, String)>>,
     /// The live insider-risk monitor, when running.
     pub risk: Option<risk::Monitor>,
-    /// Analysts' pseudonyms of employees.
-    pub pseudonyms: Arc<risk::Pseudonyms>,
 }
 
 impl AppState {
@@ -63,7 +61,6 @@ impl AppState {
             access: Arc::new(access),
             oidc: None,
             risk: None,
-            pseudonyms: Arc::new(risk::Pseudonyms::default()),
         }
     }
 

@@ -10,8 +10,8 @@
 //! one is a logged action of its own.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -332,17 +332,14 @@ impl Worker {
                 Err(e) => tracing::error!(error = %e, alert = %id, "tightening the quota failed"),
             }
         }
-        let pseudonym = self
-            .vault
-            .pseudonym(tenant, "emp", &alert.actor)
-            .unwrap_or_else(|_| "emp-unknown".to_owned());
+        let shown = pseudonym(&self.vault, tenant, &alert.actor);
         if at_least(s.notify_at)
             && let Some(n) = &self.notifier
         {
             n.send(json!({
                 "alert": id,
                 "tenant": tenant,
-                "actor": pseudonym,
+                "actor": shown,
                 "severity": alert.severity.as_str(),
                 "score": alert.score,
                 "raised_at": rfc3339(alert.raised_at),
@@ -390,7 +387,7 @@ impl Worker {
                 parcel_tlog::Event::new(record.raised_at_ms, tenant, "risk-monitor", "alert");
             event = event
                 .with_detail("alert", id.as_str())
-                .with_detail("subject", pseudonym.as_str())
+                .with_detail("subject", shown.as_str())
                 .with_detail("severity", alert.severity.as_str())
                 .with_detail("responses", json!(responses));
             if let Err(e) = log.append(&event) {
@@ -406,7 +403,7 @@ impl Worker {
         tracing::warn!(
             target: "parcelguard::alert",
             alert = %id,
-            actor = %pseudonym,
+            actor = %shown,
             severity = alert.severity.as_str(),
             responses = ?responses,
             "insider-risk alert raised"
@@ -460,30 +457,10 @@ impl Notifier {
     }
 }
 
-/// Pseudonyms of actors already computed (one HMAC key derivation each).
-#[derive(Debug, Default)]
-pub struct Pseudonyms(Mutex<HashMap<(String, String), String>>);
-
-impl Pseudonyms {
-    fn of(&self, vault: &Vault, tenant: &str, actor: &str) -> String {
-        let key = (tenant.to_owned(), actor.to_owned());
-        if let Some(p) = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
-            return p.clone();
-        }
-        let p = vault
-            .pseudonym(tenant, "emp", actor)
-            .unwrap_or_else(|_| "emp-unknown".to_owned());
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, p.clone());
-        p
-    }
+fn pseudonym(vault: &Vault, tenant: &str, actor: &str) -> String {
+    vault
+        .pseudonym(tenant, "emp", actor)
+        .unwrap_or_else(|_| "emp-unknown".to_owned())
 }
 
 /// The analyst's view of a stored alert: the actor as a pseudonym.
@@ -496,7 +473,7 @@ fn view(state: &AppState, r: &AlertRecord) -> serde_json::Value {
             .unwrap_or_default();
     json!({
         "id": r.id,
-        "actor": state.pseudonyms.of(&state.vault, &r.tenant, &r.actor),
+        "actor": pseudonym(&state.vault, &r.tenant, &r.actor),
         "role": get("role"),
         "station": get("station"),
         "raised_at": raised,
@@ -647,6 +624,21 @@ fn conflict(what: &str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "conflict", what, Some("status"))
 }
 
+/// Applies an analyst's status change (compare-and-set), or says why not.
+fn transition(
+    vault: &Vault,
+    tenant: &str,
+    id: &str,
+    update: &AlertUpdate<'_>,
+    refused: &str,
+) -> Result<(), ApiError> {
+    if vault.store().update_alert(tenant, id, update).map_err(db)? {
+        Ok(())
+    } else {
+        Err(conflict(refused))
+    }
+}
+
 pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -663,25 +655,20 @@ pub(crate) async fn acknowledge(
     load(&state, &p.tenant, &id).await?;
     let st = state.clone();
     let updated = blocking(move || {
-        let ok = st
-            .vault
-            .store()
-            .update_alert(
-                &p.tenant,
-                &id,
-                &AlertUpdate {
-                    from: &["open"],
-                    status: "acknowledged",
-                    verdict: None,
-                    analyst: &p.id,
-                    note: b.note.as_deref(),
-                    at: now(),
-                },
-            )
-            .map_err(db)?;
-        if !ok {
-            return Err(conflict("only an open alert can be acknowledged"));
-        }
+        transition(
+            &st.vault,
+            &p.tenant,
+            &id,
+            &AlertUpdate {
+                from: &["open"],
+                status: "acknowledged",
+                verdict: None,
+                analyst: &p.id,
+                note: b.note.as_deref(),
+                at: now(),
+            },
+            "only an open alert can be acknowledged",
+        )?;
         record(&st.vault, &p.tenant, &p.id, "alert_ack", &id, None)?;
         st.vault
             .store()
@@ -724,23 +711,20 @@ pub(crate) async fn resolve(
     let st = state.clone();
     let (updated, suppressed) = blocking(move || {
         let store = st.vault.store();
-        let ok = store
-            .update_alert(
-                &p.tenant,
-                &id,
-                &AlertUpdate {
-                    from: &["open", "acknowledged"],
-                    status: "resolved",
-                    verdict: Some(&b.verdict),
-                    analyst: &p.id,
-                    note: b.note.as_deref(),
-                    at: now(),
-                },
-            )
-            .map_err(db)?;
-        if !ok {
-            return Err(conflict("this alert is already resolved"));
-        }
+        transition(
+            &st.vault,
+            &p.tenant,
+            &id,
+            &AlertUpdate {
+                from: &["open", "acknowledged"],
+                status: "resolved",
+                verdict: Some(&b.verdict),
+                analyst: &p.id,
+                note: b.note.as_deref(),
+                at: now(),
+            },
+            "this alert is already resolved",
+        )?;
         // A benign verdict: the same pattern from this actor is normal for
         // a while (the signals that made the alert, not the actor).
         let mut suppressed: Vec<String> = Vec::new();
@@ -825,7 +809,7 @@ pub(crate) async fn reidentify(
     Ok(Json(json!({
         "alert": alert.id,
         "actor": alert.actor,
-        "pseudonym": state.pseudonyms.of(&state.vault, &alert.tenant, &alert.actor),
+        "pseudonym": pseudonym(&state.vault, &alert.tenant, &alert.actor),
         "log_index": index,
     }))
     .into_response())

@@ -93,6 +93,8 @@ pub struct Vault {
     tokens: TokenCipher,
     deks: Mutex<HashMap<(String, String), Arc<FieldCipher>>>,
     blind: Mutex<HashMap<String, Arc<BlindIndexer>>>,
+    /// Per-tenant pseudonym MACs, keyed once from the key store.
+    pseudo: Mutex<HashMap<String, hmac::Hmac<sha2::Sha256>>>,
     log: Option<Arc<parcel_tlog::Log>>,
 }
 
@@ -130,6 +132,7 @@ impl Vault {
             options,
             deks: Mutex::new(HashMap::new()),
             blind: Mutex::new(HashMap::new()),
+            pseudo: Mutex::new(HashMap::new()),
             log: None,
         })
     }
@@ -193,9 +196,25 @@ impl Vault {
     /// it is, and nobody without the key can reverse it.
     pub fn pseudonym(&self, tenant: &str, prefix: &str, id: &str) -> Result<String, VaultError> {
         use hmac::Mac as _;
-        let key = self.keys.derive(&format!("vault/pseudonym/v1/{tenant}"))?;
-        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key.expose())
-            .map_err(|_| VaultError::Store("pseudonym key".to_owned()))?;
+        let cached = self
+            .pseudo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .cloned();
+        let mut mac = match cached {
+            Some(mac) => mac,
+            None => {
+                let key = self.keys.derive(&format!("vault/pseudonym/v1/{tenant}"))?;
+                let mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key.expose())
+                    .map_err(|_| VaultError::Store("pseudonym key".to_owned()))?;
+                self.pseudo
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(tenant.to_owned(), mac.clone());
+                mac
+            }
+        };
         mac.update(prefix.as_bytes());
         mac.update(&[0]);
         mac.update(id.as_bytes());
