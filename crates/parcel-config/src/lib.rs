@@ -78,6 +78,11 @@ pub struct RiskConfig {
     /// Least severity that suspends the actor (admins are never suspended
     /// automatically). Default `critical`. Env: `PARCELGUARD_RISK_SUSPEND_AT`.
     pub suspend_at: String,
+    /// Least severity after which each of the actor's reveals needs a
+    /// second person's approval (a request at `/v1/break-glass`, approved
+    /// by an admin) for `tighten_hours`. Default `never`.
+    /// Env: `PARCELGUARD_RISK_APPROVAL_AT`.
+    pub approval_at: String,
     /// The tightened quota per hour. Default 5.
     /// Env: `PARCELGUARD_RISK_TIGHTENED_PER_HOUR`.
     pub tightened_per_hour: u64,
@@ -103,6 +108,7 @@ impl Default for RiskConfig {
             notify_at: "medium".to_owned(),
             tighten_at: "high".to_owned(),
             suspend_at: "critical".to_owned(),
+            approval_at: "never".to_owned(),
             tightened_per_hour: 5,
             tightened_per_day: 20,
             tighten_hours: 72,

@@ -126,6 +126,9 @@ fn reason_message(reason: &str) -> &'static str {
         "shipment_closed" => "the shipment was closed longer ago than the grace period",
         "erased" => "this person's data has been erased",
         "principal_suspended" => "your account is suspended",
+        "approval_required" => {
+            "each reveal needs a second person's approval for now: request one at /v1/break-glass"
+        }
         "quota_exceeded" => "you have reached your reveal quota; ask your manager",
         "break_glass_not_approved" => {
             "the break-glass request is unknown, unapproved, expired, used, or for another field"
@@ -408,7 +411,9 @@ pub(crate) async fn request_break_glass(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &headers, Action::BreakGlass).await?;
+    // Admins ask to reveal outside policy; anyone under an insider-risk
+    // approval hold asks for a second person's yes to a reveal in policy.
+    let p = principal(&state, &headers, Action::Reveal).await?;
     let b: BreakGlassBody = parse_json(&body)?;
     one_of(&b.party, &PARTIES, "party")?;
     one_of(&b.field, &FIELDS, "field")?;
@@ -422,6 +427,20 @@ pub(crate) async fn request_break_glass(
     let vault = state.vault.clone();
     let ttl = state.access.options.break_glass_secs;
     let request = blocking(move || {
+        if p.role != "admin"
+            && vault
+                .store()
+                .approval_hold(&p.tenant, &p.id, now())
+                .map_err(VaultError::from)?
+                .is_none()
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "your role may not do this",
+                None,
+            ));
+        }
         vault.get(&p.tenant, &b.waybill_no)?;
         let mut raw = [0u8; 9];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);

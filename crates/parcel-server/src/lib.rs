@@ -263,7 +263,7 @@ pub(crate) async fn principal(
             let vault = state.vault.clone();
             let cache = state.auth_cache.clone();
             let oidc = state.oidc.clone();
-            blocking(move || {
+            let p = blocking(move || {
                 let store = vault.store().as_ref();
                 let p = match (&oidc, auth::bearer(header.as_deref())) {
                     (Some(o), Some(token)) if oidc::looks_like_jwt(token) => {
@@ -275,7 +275,24 @@ pub(crate) async fn principal(
                 cache.put(header.as_deref(), &p);
                 Ok(p)
             })
-            .await?
+            .await?;
+            // A verification that missed the cache is a sign-in.
+            state.observe(|| risk::LiveEvent {
+                tenant: p.tenant.clone(),
+                actor: p.id.clone(),
+                action: parcel_risk::Action::Login,
+                role: Some(p.role.clone()),
+                station: p.station.clone(),
+                waybill_no: None,
+                customer: None,
+                field: None,
+                purpose: None,
+                assigned: None,
+                device: None,
+                reason: None,
+                log_index: 0,
+            });
+            p
         }
     };
     if !action.allowed(&p.role) {

@@ -46,9 +46,12 @@ pub struct RiskSettings {
     pub tighten_at: Option<Severity>,
     /// Least severity that suspends the actor's principal.
     pub suspend_at: Option<Severity>,
+    /// Least severity after which each of the actor's reveals needs a
+    /// second person's approval (for `tighten_secs`).
+    pub approval_at: Option<Severity>,
     /// The tightened quota: reveals per hour and per day.
     pub tightened: (i64, i64),
-    /// How long a tightened quota lasts, seconds.
+    /// How long a tightened quota (or an approval hold) lasts, seconds.
     pub tighten_secs: i64,
     /// Days a benign verdict suppresses the alert's signals by default.
     pub suppress_days: i64,
@@ -62,6 +65,7 @@ impl Default for RiskSettings {
             notify_at: Some(Severity::Medium),
             tighten_at: Some(Severity::High),
             suspend_at: Some(Severity::Critical),
+            approval_at: None,
             tightened: (5, 20),
             tighten_secs: 72 * 3600,
             suppress_days: 30,
@@ -297,6 +301,15 @@ impl Worker {
 
     fn handle(&mut self, tenant: &str, alert: Alert, arrived: Option<Instant>) {
         let id = format!("al_{:016x}", rand::random::<u64>());
+        let key = (tenant.to_owned(), alert.actor.clone());
+        // An escalation's restrictions belong to the alert it escalates, so
+        // one verdict on that alert lifts them.
+        let origin = if alert.escalation {
+            self.last_alert.get(&key).cloned()
+        } else {
+            None
+        };
+        let owner = origin.clone().unwrap_or_else(|| id.clone());
         let s = &self.settings;
         let at_least = |bar: Option<Severity>| bar.is_some_and(|b| alert.severity >= b);
         let mut responses = Vec::new();
@@ -325,11 +338,19 @@ impl Worker {
                 per_hour: s.tightened.0,
                 per_day: s.tightened.1,
                 until: now + s.tighten_secs,
-                reason: id.clone(),
+                reason: owner.clone(),
             };
             match store.put_quota_override(&o) {
                 Ok(()) => responses.push("tighten_quota"),
                 Err(e) => tracing::error!(error = %e, alert = %id, "tightening the quota failed"),
+            }
+        }
+        if at_least(s.approval_at) && alert.role.as_deref() != Some("admin") {
+            match store.put_approval_hold(tenant, &alert.actor, now + s.tighten_secs, &owner) {
+                Ok(()) => responses.push("require_approval"),
+                Err(e) => {
+                    tracing::error!(error = %e, alert = %id, "setting an approval hold failed")
+                }
             }
         }
         let shown = pseudonym(&self.vault, tenant, &alert.actor);
@@ -350,12 +371,9 @@ impl Worker {
             responses.push("notify");
         }
         let mut body = serde_json::to_value(&alert).unwrap_or_else(|_| json!({}));
-        let key = (tenant.to_owned(), alert.actor.clone());
         if let Some(obj) = body.as_object_mut() {
             obj.insert("responses".to_owned(), json!(responses));
-            if alert.escalation
-                && let Some(prev) = self.last_alert.get(&key)
-            {
+            if let Some(prev) = &origin {
                 obj.insert("escalates".to_owned(), json!(prev));
             }
         }
@@ -709,7 +727,7 @@ pub(crate) async fn resolve(
     }
     let alert = load(&state, &p.tenant, &id).await?;
     let st = state.clone();
-    let (updated, suppressed) = blocking(move || {
+    let (updated, suppressed, lifted) = blocking(move || {
         let store = st.vault.store();
         transition(
             &st.vault,
@@ -728,6 +746,14 @@ pub(crate) async fn resolve(
         // A benign verdict: the same pattern from this actor is normal for
         // a while (the signals that made the alert, not the actor).
         let mut suppressed: Vec<String> = Vec::new();
+        let mut lifted = 0;
+        if b.verdict == "benign" {
+            // What this alert set on the actor goes with it (a suspension
+            // is lifted by an admin, deliberately).
+            lifted = store
+                .lift_restrictions(&p.tenant, &alert.actor, &id)
+                .map_err(db)?;
+        }
         if b.verdict == "benign" && days > 0 {
             let body: serde_json::Value =
                 serde_json::from_str(&alert.body).unwrap_or_else(|_| json!({}));
@@ -762,11 +788,12 @@ pub(crate) async fn resolve(
             .get_alert(&p.tenant, &id)
             .map_err(db)?
             .ok_or_else(not_found)?;
-        Ok((updated, suppressed))
+        Ok((updated, suppressed, lifted))
     })
     .await?;
     Ok(Json(json!({
         "alert": view(&state, &updated),
+        "lifted_restrictions": lifted,
         "suppressed": suppressed,
         "suppress_days": if suppressed.is_empty() { 0 } else { days },
     }))

@@ -1131,6 +1131,13 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
         .await;
     assert_eq!(s, StatusCode::OK, "{text}");
     assert_eq!(resolved["alert"]["verdict"], "benign");
+    // The tightened quota (set by the alert and its escalation) is lifted;
+    // the suspension is an admin's to lift.
+    assert_eq!(resolved["lifted_restrictions"], 1);
+    assert_eq!(
+        api.vault.store().quota_override("acme", "E1", 0).unwrap(),
+        None
+    );
     assert_eq!(
         resolved["suppressed"],
         json!(["no_reason", "sequential", "denied"])
@@ -1188,4 +1195,116 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
         .call(Some("AU1"), "GET", "/v1/alerts/al_nope", None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// With `approval_at`, an alerted courier's reveals each need a second
+/// person's yes: the courier asks at /v1/break-glass, an admin approves,
+/// the approved reveal goes through once; the approval overrides no policy,
+/// and a benign verdict lifts the hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_hold_needs_a_second_person_per_reveal() {
+    let api = setup_full(
+        roomy(),
+        Some(parcel_server::risk::RiskSettings {
+            approval_at: Some(parcel_risk::Severity::High),
+            tighten_at: None,
+            suspend_at: None,
+            ..parcel_server::risk::RiskSettings::default()
+        }),
+    );
+    let own = "SF3200000000001";
+    dispatched(&api, own).await;
+    let mine = json!({"waybill_no": own, "party": "recipient", "field": "phone", "purpose": "delivery_contact"});
+    // No hold yet: a courier may not ask for approvals.
+    let ask = json!({"waybill_no": own, "party": "recipient", "field": "phone", "justification": "calling the recipient about a failed delivery"});
+    let (s, _, _) = api
+        .call(Some("E1"), "POST", "/v1/break-glass", Some(ask.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let others: Vec<Value> = (0..60)
+        .map(|i| {
+            let mut b = shipment(&format!("SF33{i:011}"), "13987654321");
+            b["courier"] = json!("E2");
+            b
+        })
+        .collect();
+    let (s, _, text) = api
+        .call(
+            Some("S1"),
+            "POST",
+            "/v1/shipments/batch",
+            Some(json!({"shipments": others})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    for i in 0..60 {
+        let body = json!({"waybill_no": format!("SF33{i:011}"), "party": "recipient", "field": "phone", "purpose": "delivery_contact"});
+        api.call(Some("E1"), "POST", "/v1/reveal", Some(body)).await;
+    }
+    assert!(
+        api.risk
+            .as_ref()
+            .unwrap()
+            .sync(std::time::Duration::from_secs(10))
+    );
+    let (_, list, text) = api.call(Some("AU1"), "GET", "/v1/alerts", None).await;
+    let first = list["alerts"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap_or_else(|| panic!("no alert: {text}"));
+    assert_eq!(first["responses"], json!(["require_approval"]), "{text}");
+
+    let (s, body, _) = api
+        .call(Some("E1"), "POST", "/v1/reveal", Some(mine.clone()))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "approval_required");
+    assert!(body.get("value").is_none());
+    let (s, asked, text) = api
+        .call(Some("E1"), "POST", "/v1/break-glass", Some(ask))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{text}");
+    let id = asked["break_glass"]["id"].as_str().unwrap().to_owned();
+    let with = |w: &str| {
+        let mut b = json!({"waybill_no": w, "party": "recipient", "field": "phone", "purpose": "delivery_contact"});
+        b["break_glass_id"] = json!(id);
+        b
+    };
+    let (s, body, _) = api
+        .call(Some("E1"), "POST", "/v1/reveal", Some(with(own)))
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("break_glass_not_approved"))
+    );
+    let approve = format!("/v1/break-glass/{id}/approve");
+    let (s, _, text) = api.call(Some("A1"), "POST", &approve, None).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let (s, body, text) = api
+        .call(Some("E1"), "POST", "/v1/reveal", Some(with(own)))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(body["value"], "13987654321");
+    // Once only.
+    let (s, _, _) = api
+        .call(Some("E1"), "POST", "/v1/reveal", Some(with(own)))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // A benign verdict lifts what the alert set.
+    let alert = first["id"].as_str().unwrap();
+    let (s, resolved, text) = api
+        .call(
+            Some("AU1"),
+            "POST",
+            &format!("/v1/alerts/{alert}/resolve"),
+            Some(json!({"verdict": "benign"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(resolved["lifted_restrictions"], 1);
+    let (s, _, text) = api.call(Some("E1"), "POST", "/v1/reveal", Some(mine)).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
 }

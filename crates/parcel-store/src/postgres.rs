@@ -921,6 +921,56 @@ impl Store for PgStore {
             reason: r.try_get(5).map_err(err)?,
         }))
     }
+
+    fn put_approval_hold(
+        &self,
+        tenant: &str,
+        principal: &str,
+        until: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            &number_params(risk::PUT_APPROVAL_HOLD),
+            &[&tenant, &principal, &until, &reason],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn approval_hold(
+        &self,
+        tenant: &str,
+        principal: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn()?;
+        conn.query_opt(
+            &number_params(risk::APPROVAL_HOLD),
+            &[&tenant, &principal, &now],
+        )
+        .map_err(err)?
+        .map(|r| r.try_get(0).map_err(err))
+        .transpose()
+    }
+
+    fn lift_restrictions(
+        &self,
+        tenant: &str,
+        principal: &str,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(err)?;
+        let mut n = 0;
+        for sql in [risk::LIFT_OVERRIDE, risk::LIFT_HOLD] {
+            n += tx
+                .execute(&number_params(sql), &[&tenant, &principal, &reason])
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(n)
+    }
 }
 
 fn alert_from(r: &postgres::Row) -> Result<AlertRecord, StoreError> {

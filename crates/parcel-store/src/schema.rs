@@ -165,6 +165,19 @@ CREATE TABLE quota_overrides (
 );
 "#,
     ),
+    (
+        4,
+        "insider-risk approval holds",
+        r#"
+CREATE TABLE approval_holds (
+    tenant      TEXT NOT NULL,
+    principal   TEXT NOT NULL,
+    until       BIGINT NOT NULL,
+    reason      TEXT NOT NULL,
+    PRIMARY KEY (tenant, principal)
+);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend.
@@ -260,4 +273,12 @@ pub(crate) mod risk {
     pub(crate) const PUT_QUOTA_OVERRIDE: &str = "INSERT INTO quota_overrides (tenant, principal, per_hour, per_day, until, reason) VALUES (?, ?, ?, ?, ?, ?) \
         ON CONFLICT (tenant, principal) DO UPDATE SET per_hour = excluded.per_hour, per_day = excluded.per_day, until = excluded.until, reason = excluded.reason";
     pub(crate) const QUOTA_OVERRIDE: &str = "SELECT tenant, principal, per_hour, per_day, until, reason FROM quota_overrides WHERE tenant = ? AND principal = ? AND until > ?";
+    pub(crate) const PUT_APPROVAL_HOLD: &str = "INSERT INTO approval_holds (tenant, principal, until, reason) VALUES (?, ?, ?, ?) \
+        ON CONFLICT (tenant, principal) DO UPDATE SET until = excluded.until, reason = excluded.reason";
+    pub(crate) const APPROVAL_HOLD: &str =
+        "SELECT reason FROM approval_holds WHERE tenant = ? AND principal = ? AND until > ?";
+    pub(crate) const LIFT_OVERRIDE: &str =
+        "DELETE FROM quota_overrides WHERE tenant = ? AND principal = ? AND reason = ?";
+    pub(crate) const LIFT_HOLD: &str =
+        "DELETE FROM approval_holds WHERE tenant = ? AND principal = ? AND reason = ?";
 }

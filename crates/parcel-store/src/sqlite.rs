@@ -906,6 +906,53 @@ impl Store for SqliteStore {
         .optional()
         .map_err(err)
     }
+
+    fn put_approval_hold(
+        &self,
+        tenant: &str,
+        principal: &str,
+        until: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            risk::PUT_APPROVAL_HOLD,
+            params![tenant, principal, until, reason],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn approval_hold(
+        &self,
+        tenant: &str,
+        principal: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare_cached(risk::APPROVAL_HOLD).map_err(err)?;
+        q.query_row(params![tenant, principal, now], |r| r.get(0))
+            .optional()
+            .map_err(err)
+    }
+
+    fn lift_restrictions(
+        &self,
+        tenant: &str,
+        principal: &str,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(err)?;
+        let mut n = 0;
+        for sql in [risk::LIFT_OVERRIDE, risk::LIFT_HOLD] {
+            n += tx
+                .execute(sql, params![tenant, principal, reason])
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(n as u64)
+    }
 }
 
 fn alert_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {

@@ -1102,5 +1102,42 @@ fn alerts_suppressions_and_quota_overrides() {
                 .per_hour,
             2
         );
+
+        s.put_approval_hold("acme", "E7", NOW + 60, "al1").unwrap();
+        s.put_approval_hold("acme", "E7", NOW + 60, "al2").unwrap();
+        assert_eq!(
+            s.approval_hold("acme", "E7", NOW).unwrap().as_deref(),
+            Some("al2")
+        );
+        assert_eq!(
+            s.approval_hold("acme", "E7", NOW + 60).unwrap(),
+            None,
+            "expired"
+        );
+        assert_eq!(s.approval_hold("beta", "E7", NOW).unwrap(), None);
+        // Only what that alert set is lifted (the override's reason is al2).
+        s.put_quota_override(&QuotaOverride {
+            tenant: "acme".into(),
+            principal: "E7".into(),
+            per_hour: 5,
+            per_day: 20,
+            until: NOW + 3600,
+            reason: "al2".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            s.lift_restrictions("acme", "E7", "al1").unwrap(),
+            0,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            s.lift_restrictions("acme", "E7", "al2").unwrap(),
+            2,
+            "{}",
+            b.name
+        );
+        assert_eq!(s.approval_hold("acme", "E7", NOW).unwrap(), None);
+        assert_eq!(s.quota_override("acme", "E7", NOW).unwrap(), None);
     }
 }

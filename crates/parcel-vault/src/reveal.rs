@@ -202,7 +202,9 @@ impl Vault {
                             ticket_id: input.ticket_id.clone(),
                             ticket_bound,
                             device_id: input.device_id.clone(),
-                            break_glass: break_glass.is_some(),
+                            // For anyone else an approval is a second
+                            // person's yes, not an override of policy.
+                            break_glass: break_glass.is_some() && fresh.role == "admin",
                         },
                     };
                     engine
@@ -212,6 +214,19 @@ impl Vault {
             }
         };
         let mut decision = decision;
+        // An insider-risk response may require a second person's approval
+        // of each of this principal's reveals (checked before the quota
+        // counts the reveal).
+        if decision.allowed
+            && break_glass.is_none()
+            && fresh.role != "admin"
+            && self
+                .store()
+                .approval_hold(tenant, &fresh.id, now)?
+                .is_some()
+        {
+            decision = denial("approval_required", "risk-approval-hold", &decision.version);
+        }
         if decision.allowed {
             let (mut hour, mut day) = options
                 .quotas

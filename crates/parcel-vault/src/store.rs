@@ -474,4 +474,29 @@ pub trait Store: Send + Sync + fmt::Debug {
         principal: &str,
         now: i64,
     ) -> Result<Option<QuotaOverride>, StoreError>;
+    /// Until `until` (Unix seconds), each reveal by `principal` needs a
+    /// second person's approval; `reason` is the alert id. Replaces an
+    /// earlier hold.
+    fn put_approval_hold(
+        &self,
+        tenant: &str,
+        principal: &str,
+        until: i64,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+    /// The reason (alert id) of the principal's hold in force at `now`.
+    fn approval_hold(
+        &self,
+        tenant: &str,
+        principal: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Removes the quota override and approval hold that alert `reason`
+    /// set on `principal`; returns how many there were.
+    fn lift_restrictions(
+        &self,
+        tenant: &str,
+        principal: &str,
+        reason: &str,
+    ) -> Result<u64, StoreError>;
 }

@@ -192,6 +192,7 @@ pub(crate) fn settings(
         notify_at: level("notify_at", &r.notify_at)?,
         tighten_at: level("tighten_at", &r.tighten_at)?,
         suspend_at: level("suspend_at", &r.suspend_at)?,
+        approval_at: level("approval_at", &r.approval_at)?,
         tightened: (int(r.tightened_per_hour), int(r.tightened_per_day)),
         tighten_secs: int(r.tighten_hours).saturating_mul(3600),
         suppress_days: int(r.suppress_days),
