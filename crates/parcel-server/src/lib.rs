@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod console;
 pub mod oidc;
 pub mod risk;
 pub mod tlog;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub oidc: Option<Arc<(oidc::OidcVerifier, String)>>,
     /// The live insider-risk monitor, when running.
     pub risk: Option<risk::Monitor>,
+    /// The console's index of the transparency log.
+    pub activity: console::Activity,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             access: Arc::new(access),
             oidc: None,
             risk: None,
+            activity: console::Activity::default(),
         }
     }
 
@@ -118,6 +122,10 @@ pub enum Action {
     ReadPolicies,
     /// Read and work insider-risk alerts (the security team).
     Alerts,
+    /// List masked shipments a page at a time.
+    List,
+    /// The console's dashboard and access log (entries, no personal data).
+    Console,
 }
 
 impl Action {
@@ -143,6 +151,11 @@ impl Action {
             Action::Ticket => matches!(role, "admin" | "service"),
             Action::BreakGlass | Action::ManagePrincipals => role == "admin",
             Action::ReadPolicies | Action::Alerts => matches!(role, "admin" | "security_auditor"),
+            Action::List => matches!(
+                role,
+                "admin" | "service" | "station_manager" | "customer_service" | "security_auditor"
+            ),
+            Action::Console => matches!(role, "admin" | "security_auditor" | "station_manager"),
         }
     }
 }
@@ -151,6 +164,10 @@ impl Action {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(console::readyz))
+        .route("/v1/me", get(console::me))
+        .route("/v1/stats", get(console::stats))
+        .route("/v1/access-log", get(console::access_log))
         .route("/v1/shipments", post(create).get(search))
         .route("/v1/shipments/batch", post(batch))
         .route("/v1/shipments/{waybill_no}", get(read).patch(update))
@@ -442,6 +459,19 @@ struct PersonQuery {
     name: Option<String>,
 }
 
+/// `GET /v1/shipments`: a blind-index search with a person key, a listing
+/// without one.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShipmentsQuery {
+    phone: Option<String>,
+    id_number: Option<String>,
+    name: Option<String>,
+    status: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
 fn one_key(q: &PersonQuery, allow_name: bool) -> Result<(BlindKind, String), ApiError> {
     let given: Vec<(BlindKind, &String)> = [
         (BlindKind::Phone, q.phone.as_ref()),
@@ -469,8 +499,29 @@ fn one_key(q: &PersonQuery, allow_name: bool) -> Result<(BlindKind, String), Api
 async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<PersonQuery>,
+    Query(q): Query<ShipmentsQuery>,
 ) -> Result<Response, ApiError> {
+    if q.phone.is_none() && q.id_number.is_none() && q.name.is_none() {
+        let list = console::ListQuery {
+            status: q.status,
+            after: q.after,
+            limit: q.limit,
+        };
+        return console::list_shipments(&state, &headers, list).await;
+    }
+    if q.status.is_some() || q.after.is_some() || q.limit.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+            "status, after and limit list shipments; they do not combine with a person search",
+            None,
+        ));
+    }
+    let q = PersonQuery {
+        phone: q.phone,
+        id_number: q.id_number,
+        name: q.name,
+    };
     let p = principal(&state, &headers, Action::Search).await?;
     let (kind, value) = one_key(&q, true)?;
     let vault = state.vault.clone();

@@ -1308,3 +1308,176 @@ async fn an_approval_hold_needs_a_second_person_per_reveal() {
     let (s, _, text) = api.call(Some("E1"), "POST", "/v1/reveal", Some(mine)).await;
     assert_eq!(s, StatusCode::OK, "{text}");
 }
+
+#[tokio::test]
+async fn console_endpoints_list_count_and_search_the_log_without_plaintext() {
+    let api = setup();
+    dispatched(&api, "SF4000000000001").await;
+    dispatched(&api, "SF4000000000002").await;
+    let ask = |waybill: &str| json!({"waybill_no": waybill, "party": "recipient", "field": "phone", "purpose": "delivery_contact"});
+    let (s, _, text) = api
+        .call(
+            Some("E1"),
+            "POST",
+            "/v1/reveal",
+            Some(ask("SF4000000000001")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let (s, _, _) = api
+        .call(
+            Some("E2"),
+            "POST",
+            "/v1/reveal",
+            Some(ask("SF4000000000002")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, body, _) = api.call(None, "GET", "/readyz", None).await;
+    assert_eq!((s, body), (StatusCode::OK, Value::Null));
+    let (s, me, _) = api.call(Some("E1"), "GET", "/v1/me", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (me["role"].as_str(), me["may"]["alerts"].as_bool()),
+        (Some("courier"), Some(false))
+    );
+    let (_, me, _) = api.call(Some("AU1"), "GET", "/v1/me", None).await;
+    assert_eq!(me["may"]["access_log"], json!(true));
+
+    // Listing: masked, paged, filtered by status; couriers may not list.
+    let (s, page, text) = api
+        .call(Some("A1"), "GET", "/v1/shipments?limit=1", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_no_plaintext(&text);
+    assert_eq!(page["shipments"][0]["waybill_no"], json!("SF4000000000001"));
+    assert_eq!(page["next_after"], json!("SF4000000000001"));
+    let (_, page, _) = api
+        .call(
+            Some("A1"),
+            "GET",
+            "/v1/shipments?after=SF4000000000001",
+            None,
+        )
+        .await;
+    assert_eq!(page["shipments"].as_array().unwrap().len(), 1);
+    assert_eq!(page["next_after"], Value::Null);
+    let (_, page, _) = api
+        .call(Some("AU1"), "GET", "/v1/shipments?status=delivered", None)
+        .await;
+    assert_eq!(page["shipments"], json!([]));
+    let (s, body, _) = api
+        .call(Some("A1"), "GET", "/v1/shipments?status=lost", None)
+        .await;
+    assert_eq!(
+        (s, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("status"))
+    );
+    let (s, _, _) = api.call(Some("E1"), "GET", "/v1/shipments", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _) = api
+        .call(
+            Some("C1"),
+            "GET",
+            "/v1/shipments?phone=13987654321&limit=3",
+            None,
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "listing and search do not mix"
+    );
+
+    // The dashboard's figures.
+    let (s, stats, text) = api.call(Some("A1"), "GET", "/v1/stats", None).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(stats["shipments"]["total"], json!(2));
+    assert_eq!(
+        stats["shipments"]["by_status"]["out_for_delivery"],
+        json!(2)
+    );
+    let hours = stats["reveals_per_hour"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    assert_eq!(
+        (hours[23]["allow"].as_u64(), hours[23]["deny"].as_u64()),
+        (Some(1), Some(1)),
+        "{text}"
+    );
+    assert_eq!(
+        stats["top_denial_reasons"][0],
+        json!({"reason": "not_assigned", "count": 1})
+    );
+    assert!(stats["log"]["size"].as_u64().unwrap() >= 2);
+    assert!(
+        stats["log"]["checkpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("acme.example/log\n")
+    );
+    let (s, _, _) = api.call(Some("E1"), "GET", "/v1/stats", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "couriers get no dashboard");
+
+    // The access log: filters, newest first, each entry a receipt away.
+    let (s, log, text) = api
+        .call(Some("AU1"), "GET", "/v1/access-log?action=reveal", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_no_plaintext(&text);
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["actor"], json!("E2"));
+    assert_eq!(entries[0]["reason"], json!("not_assigned"));
+    let (_, log, _) = api
+        .call(
+            Some("AU1"),
+            "GET",
+            "/v1/access-log?actor=E1&decision=allow",
+            None,
+        )
+        .await;
+    let e = &log["entries"][0];
+    assert_eq!(
+        (e["waybill_no"].as_str(), e["purpose"].as_str()),
+        (Some("SF4000000000001"), Some("delivery_contact"))
+    );
+    let index = e["index"].as_u64().unwrap();
+    let (s, receipt, _) = api
+        .call(
+            Some("AU1"),
+            "GET",
+            &format!("/v1/log/receipt/{index}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(receipt["index"], json!(index));
+    let (_, log, _) = api
+        .call(
+            Some("AU1"),
+            "GET",
+            &format!("/v1/access-log?waybill_no=SF4000000000002&before={index}&limit=1"),
+            None,
+        )
+        .await;
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["index"].as_u64().unwrap() < index)
+    );
+    let (s, body, _) = api
+        .call(Some("AU1"), "GET", "/v1/access-log?who=E1", None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, _, _) = api.call(Some("E1"), "GET", "/v1/access-log", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, log, _) = api.call(Some("B1"), "GET", "/v1/access-log", None).await;
+    assert_eq!(
+        log,
+        Value::Null,
+        "another tenant's courier is refused before anything"
+    );
+}

@@ -497,6 +497,45 @@ impl Store for PgStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    fn list_shipments(
+        &self,
+        tenant: &str,
+        status: Option<Status>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = conn
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM shipments WHERE tenant = $1 \
+                     AND ($2::TEXT IS NULL OR status = $2) AND ($3::TEXT IS NULL OR waybill_no > $3) \
+                     ORDER BY waybill_no LIMIT $4"
+                ),
+                &[&tenant, &status.map(Status::as_str), &after, &limit],
+            )
+            .map_err(err)?;
+        rows.iter().map(record_from).collect()
+    }
+
+    fn shipment_counts(&self, tenant: &str) -> Result<Vec<(Status, u64)>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT status, count(*) FROM shipments WHERE tenant = $1 GROUP BY status ORDER BY status",
+                &[&tenant],
+            )
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let s: String = row.try_get(0).map_err(err)?;
+            let n: i64 = row.try_get(1).map_err(err)?;
+            out.push((parse_status(&s)?, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
     fn put_tenant(&self, id: &str, name: &str, at: i64) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         conn.execute(

@@ -500,6 +500,51 @@ impl Store for SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    fn list_shipments(
+        &self,
+        tenant: &str,
+        status: Option<Status>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM shipments WHERE tenant = ?1 \
+                 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR waybill_no > ?3) \
+                 ORDER BY waybill_no LIMIT ?4"
+            ))
+            .map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(
+                params![tenant, status.map(Status::as_str), after, limit],
+                record_from,
+            )
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn shipment_counts(&self, tenant: &str) -> Result<Vec<(Status, u64)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT status, count(*) FROM shipments WHERE tenant = ? GROUP BY status ORDER BY status",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![tenant], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (s, n) = row.map_err(err)?;
+            out.push((parse_status(&s)?, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
     fn put_tenant(&self, id: &str, name: &str, at: i64) -> Result<(), StoreError> {
         let conn = self.conn()?;
         conn.execute(

@@ -283,6 +283,79 @@ fn batches_atomic_and_per_item() {
 }
 
 #[test]
+fn listing_pages_by_waybill_and_counts_by_status() {
+    for b in backends() {
+        let vault = b.vault(180);
+        let items: Vec<NewShipment> = (0..7)
+            .map(|i| {
+                shipment(
+                    &format!("SF26{i:011}"),
+                    &phone(100 + i),
+                    &phone(200 + i),
+                    100 + i,
+                )
+            })
+            .collect();
+        assert!(
+            vault
+                .create_batch("acme", &items, true, NOW)
+                .unwrap()
+                .iter()
+                .all(Result::is_ok)
+        );
+        vault
+            .create(
+                "other",
+                &shipment("SF2700000000000", &phone(300), &phone(301), 300),
+                NOW,
+            )
+            .unwrap();
+        vault
+            .update(
+                "acme",
+                "SF2600000000003",
+                &parcel_vault::model::ShipmentPatch {
+                    status: Some(Status::PickedUp),
+                    ..Default::default()
+                },
+                NOW,
+            )
+            .unwrap();
+        let page = |status, after: Option<&str>, n| -> Vec<String> {
+            b.store
+                .list_shipments("acme", status, after, n)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.waybill_no)
+                .collect()
+        };
+        let first = page(None, None, 3);
+        assert_eq!(
+            first,
+            ["SF2600000000000", "SF2600000000001", "SF2600000000002"],
+            "{}",
+            b.name
+        );
+        let rest = page(None, first.last().map(String::as_str), 10);
+        assert_eq!(rest.len(), 4, "{}", b.name);
+        assert_eq!(rest[0], "SF2600000000003");
+        assert_eq!(
+            page(Some(Status::PickedUp), None, 10),
+            ["SF2600000000003"],
+            "{}",
+            b.name
+        );
+        assert!(page(Some(Status::Delivered), None, 10).is_empty());
+        assert_eq!(
+            b.store.shipment_counts("acme").unwrap(),
+            vec![(Status::Created, 6), (Status::PickedUp, 1)],
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[test]
 fn tampering_is_detected() {
     for b in backends() {
         let vault = b.vault(180);

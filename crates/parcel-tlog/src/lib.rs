@@ -13,6 +13,7 @@
 //! - [`receipt`]: one entry with its checkpoint and inclusion proof.
 //! - [`witness`]: the witness's add-checkpoint rules.
 //! - [`verify`]: full verification of a published log.
+//! - [`activity`]: an in-memory index of access entries for the console.
 //! - [`log`]: the log service: group-committed durable appends over a
 //!   [`log::LogStorage`], checkpoints, reads for serving.
 //!
@@ -20,6 +21,7 @@
 //! `parcel-store`, HTTP in `parcel-server`.
 #![deny(missing_docs)]
 
+pub mod activity;
 pub mod entry;
 pub mod log;
 pub mod note;

@@ -30,6 +30,9 @@ use crate::tree::{
     prove_inclusion,
 };
 
+/// Most entries one [`Log::entries`] call returns.
+pub const MAX_ENTRIES_READ: u64 = 4096;
+
 /// What one sequencing step wrote.
 #[derive(Debug, Clone)]
 pub struct Sequenced {
@@ -424,6 +427,17 @@ impl Log {
                 encode_bundle(&storage.entries(start, start + n)?)
             }
         }
+    }
+
+    /// The encoded entries `start..end` (at most [`MAX_ENTRIES_READ`] of
+    /// them, fewer if the log is shorter), for indexing and export.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, LogError> {
+        let (size, _) = self.tree()?;
+        let end = end.min(size).min(start.saturating_add(MAX_ENTRIES_READ));
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.shared.storage.entries(start, end)
     }
 
     /// The entry at `index` and a receipt proving it is in the log.

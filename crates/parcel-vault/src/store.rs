@@ -381,6 +381,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn audit_events(&self, tenant: &str) -> Result<Vec<AuditEvent>, StoreError>;
     /// Number of shipments of a tenant.
     fn count_shipments(&self, tenant: &str) -> Result<u64, StoreError>;
+    /// Up to `limit` shipments in waybill order, after the waybill `after`
+    /// (keyset pagination), optionally only those with `status`.
+    fn list_shipments(
+        &self,
+        tenant: &str,
+        status: Option<Status>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>, StoreError>;
+    /// How many shipments the tenant holds in each status (statuses with
+    /// none are left out).
+    fn shipment_counts(&self, tenant: &str) -> Result<Vec<(Status, u64)>, StoreError>;
     /// Creates a tenant unless it exists.
     fn put_tenant(&self, id: &str, name: &str, at: i64) -> Result<(), StoreError>;
     /// Creates or replaces a principal.
