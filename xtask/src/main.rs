@@ -9,6 +9,7 @@ mod bench;
 mod bench_log;
 mod bench_reveal;
 mod bench_vault;
+mod browser;
 mod risk_eval;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,9 @@ enum Task {
     /// Policy decisions and end-to-end reveals over HTTP against the masked
     /// GET of the same server; prints a Markdown table.
     BenchReveal(bench_reveal::Args),
+    /// The console's end-to-end tests in headless Chromium against
+    /// `serve --demo`; screenshots in target/browser-screenshots.
+    BrowserTest(browser::Args),
     /// Insider-risk recall within the alert budget and replay speed on a
     /// simulated workforce; prints Markdown for docs/insider-risk.md.
     RiskEval(risk_eval::Args),
@@ -82,6 +86,7 @@ fn main() -> Result<()> {
         Task::BenchLog(args) => bench_log::run(&args),
         Task::BenchReveal(args) => bench_reveal::run(&args),
         Task::RiskEval(args) => risk_eval::run(&args),
+        Task::BrowserTest(args) => browser::run(&args),
         Task::Accuracy { docs, seed, errors } => accuracy(docs, seed, errors),
         Task::Divisions { dist } => divisions(&dist),
         Task::DemoData => demo_data(),

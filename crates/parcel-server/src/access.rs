@@ -232,6 +232,9 @@ pub(crate) async fn reveal(
     })
     .await?;
     let (outcome, input) = out;
+    state
+        .metrics
+        .reveal(outcome.decision.allowed, outcome.decision.reason.as_deref());
     state.observe(|| crate::risk::LiveEvent {
         tenant: who.tenant,
         actor: who.id,

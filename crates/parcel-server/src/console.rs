@@ -2,7 +2,9 @@
 //! (`GET /v1/me`), the dashboard figures (`GET /v1/stats`), the access log
 //! searched by actor, waybill, purpose and decision (`GET /v1/access-log`),
 //! masked shipment listings (`GET /v1/shipments` without a person key), and
-//! readiness (`GET /readyz`).
+//! readiness (`GET /readyz`), and the console itself: a small front end
+//! under `/console` (HTML, CSS and JavaScript compiled into the binary, no
+//! CDN) that draws everything from these endpoints with the caller's key.
 //!
 //! The access log and the hourly figures come from the transparency log
 //! itself, through an [`ActivityIndex`] brought up to date on each request,
@@ -24,6 +26,56 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{Action, ApiError, AppState, ShipmentView, blocking, now, principal};
+
+const INDEX_HTML: &str = include_str!("../console/index.html");
+const APP_JS: &str = include_str!("../console/app.js");
+const STYLE_CSS: &str = include_str!("../console/style.css");
+
+/// Only our own files run, nothing is framed, and no referrer carries a
+/// waybill number in a URL to anyone.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The console's pages and assets.
+pub(crate) fn pages() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/console/") }),
+        )
+        .route(
+            "/console",
+            get(|| async { axum::response::Redirect::to("/console/") }),
+        )
+        .route(
+            "/console/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/console/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/console/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    use axum::http::header;
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 /// The console's view of the log, shared by the request handlers.
 #[derive(Debug, Default, Clone)]
@@ -192,9 +244,11 @@ pub async fn stats(
             .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))?;
         let open = vault
             .store()
-            .list_alerts(&p.tenant, Some("open"), 10_000)
+            .list_alerts(&p.tenant, None, 100_000)
             .map_err(|e| ApiError::from(parcel_vault::VaultError::from(e)))?
-            .len();
+            .iter()
+            .filter(|a| a.status != "resolved")
+            .count();
         let (hours, top) = activity.with_fresh(&vault, |ix| {
             (
                 ix.hourly(&p.tenant, now_ms - 23 * HOUR_MS, now_ms),
@@ -272,4 +326,67 @@ pub(crate) async fn list_shipments(
         .flatten();
     let views: Vec<ShipmentView> = rows.iter().map(ShipmentView::from).collect();
     Ok(Json(json!({"shipments": views, "next_after": next})).into_response())
+}
+
+/// `GET /v1/alerts/{id}/timeline`: the alerted actor's accesses per hour
+/// around the alert (the day before it was raised, and since), beside the
+/// median and 90th percentile of the same-role peers in that hour. The
+/// actor stays a pseudonym: the answer names no one.
+pub async fn alert_timeline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers, Action::Alerts).await?;
+    let alert = crate::risk::load(&state, &p.tenant, &id).await?;
+    let vault = state.vault.clone();
+    let activity = state.activity.clone();
+    let body = blocking(move || {
+        let from = alert.raised_at_ms - 24 * HOUR_MS;
+        let to = (alert.raised_at_ms + 6 * HOUR_MS).min(now().saturating_mul(1000));
+        activity.with_fresh(&vault, |ix| {
+            let hours = ix.actor_timeline(&alert.tenant, &alert.actor, from, to.max(from));
+            json!({
+                "alert": alert.id,
+                "raised_at_hour": parcel_tlog::entry::format_ts(alert.raised_at_ms.div_euclid(HOUR_MS) * HOUR_MS),
+                "hours": hours.iter().map(|h| json!({
+                    "hour": parcel_tlog::entry::format_ts(h.hour_ms),
+                    "actor": h.actor, "peer_median": h.peer_median,
+                    "peer_p90": h.peer_p90, "peers": h.peers,
+                })).collect::<Vec<_>>(),
+            })
+        })
+    })
+    .await?;
+    Ok(Json(body).into_response())
+}
+
+/// `GET /v1/policies/history`: every policy-set change the log recorded,
+/// newest first.
+pub async fn policy_history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers, Action::ReadPolicies).await?;
+    let vault = state.vault.clone();
+    let activity = state.activity.clone();
+    let body = blocking(move || {
+        activity.with_fresh(&vault, |ix| {
+            let changes: Vec<_> = ix
+                .policy_history()
+                .iter()
+                .rev()
+                .filter(|c| c.tenant == p.tenant || c.tenant.is_empty())
+                .map(|c| {
+                    json!({
+                        "index": c.index, "ts": c.ts, "actor": c.actor,
+                        "version": c.version, "previous": c.previous,
+                    })
+                })
+                .collect();
+            json!({ "changes": changes })
+        })
+    })
+    .await?;
+    Ok(Json(body).into_response())
 }

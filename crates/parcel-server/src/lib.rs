@@ -12,6 +12,7 @@
 pub mod access;
 pub mod auth;
 pub mod console;
+pub mod metrics;
 pub mod oidc;
 pub mod risk;
 pub mod tlog;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub risk: Option<risk::Monitor>,
     /// The console's index of the transparency log.
     pub activity: console::Activity,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -65,7 +68,15 @@ impl AppState {
             oidc: None,
             risk: None,
             activity: console::Activity::default(),
+            metrics: Arc::new(metrics::Metrics::default()),
         }
+    }
+
+    /// Reports open alerts of `tenants` in `/metrics`.
+    #[must_use]
+    pub fn with_metrics_for(mut self, tenants: Vec<String>) -> Self {
+        self.metrics = Arc::new(metrics::Metrics::new(tenants));
+        self
     }
 
     /// Also feeds every access to a live insider-risk monitor (started
@@ -195,7 +206,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/alerts/{id}/ack", post(risk::acknowledge))
         .route("/v1/alerts/{id}/resolve", post(risk::resolve))
         .route("/v1/alerts/{id}/reidentify", post(risk::reidentify))
+        .route("/v1/alerts/{id}/timeline", get(console::alert_timeline))
+        .route("/v1/policies/history", get(console::policy_history))
+        .merge(console::pages())
         .merge(tlog::routes())
+        .route("/metrics", get(metrics::scrape))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }

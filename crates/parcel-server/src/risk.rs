@@ -561,7 +561,11 @@ pub(crate) async fn list(
     Ok(Json(json!({ "alerts": alerts })).into_response())
 }
 
-async fn load(state: &AppState, tenant: &str, id: &str) -> Result<AlertRecord, ApiError> {
+pub(crate) async fn load(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+) -> Result<AlertRecord, ApiError> {
     let vault = state.vault.clone();
     let (tenant, id) = (tenant.to_owned(), id.to_owned());
     blocking(move || {

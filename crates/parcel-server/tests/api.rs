@@ -104,7 +104,7 @@ fn setup_full(
     let vault = Arc::new(vault);
     let mut access = parcel_server::access::Access::builtin().unwrap();
     access.options = options;
-    let mut state = AppState::new(vault.clone(), access);
+    let mut state = AppState::new(vault.clone(), access).with_metrics_for(vec!["acme".to_owned()]);
     if let Some(settings) = risk {
         state = state.with_risk(settings).unwrap();
     }
@@ -1067,6 +1067,55 @@ async fn live_insider_alert_suspends_and_is_worked_by_analysts() {
         "employee id in the analyst view: {text}"
     );
     assert_no_plaintext(&text);
+    // The console's timeline: the actor's hour stands out against peers,
+    // and the answer names no one.
+    let tl = format!("/v1/alerts/{}/timeline", high["id"].as_str().unwrap());
+    let (s, _, _) = api.call(Some("E1"), "GET", &tl, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, timeline, text) = api.call(Some("AU1"), "GET", &tl, None).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let hours = timeline["hours"].as_array().unwrap();
+    assert!((24..=31).contains(&hours.len()), "{text}");
+    // Its own reveal and every refusal logged before the suspension (the
+    // suspended account's later requests fail authentication, unlogged).
+    let busiest = hours
+        .iter()
+        .map(|h| h["actor"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(busiest > 22, "{text}");
+    assert!(
+        hours
+            .iter()
+            .any(|h| h["hour"] == timeline["raised_at_hour"]),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\"E1\""),
+        "employee id in the timeline: {text}"
+    );
+    let (s, _, _) = api
+        .call(Some("AU1"), "GET", "/v1/alerts/al_nope/timeline", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Metrics: reveals by reason, open alerts, routes by template only.
+    let (s, _, metrics) = api.call(None, "GET", "/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for want in [
+        &format!(
+            "parcelguard_reveals_total{{decision=\"deny\",reason=\"not_assigned\"}} {}\n",
+            busiest - 1
+        ),
+        "parcelguard_reveals_total{decision=\"allow\",reason=\"\"} 1\n",
+        "parcelguard_alerts_open{tenant=\"acme\"} 2\n",
+        "route=\"/v1/shipments/{waybill_no}\"",
+        "parcelguard_log_entries ",
+        "parcelguard_log_checkpoint_age_seconds ",
+    ] {
+        assert!(metrics.contains(want), "{want} missing from:\n{metrics}");
+    }
+    assert!(!metrics.contains("SF3"), "a waybill number in the metrics");
+    assert_no_plaintext(&metrics);
     let reasons = high["reasons"][0].as_str().unwrap();
     assert!(reasons.contains("with no business reason"), "{reasons}");
     assert_eq!(high["responses"], json!(["tighten_quota"]));
@@ -1474,10 +1523,81 @@ async fn console_endpoints_list_count_and_search_the_log_without_plaintext() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     let (s, _, _) = api.call(Some("E1"), "GET", "/v1/access-log", None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (_, log, _) = api.call(Some("B1"), "GET", "/v1/access-log", None).await;
+    let (s, log, _) = api.call(Some("B1"), "GET", "/v1/access-log", None).await;
     assert_eq!(
-        log,
-        Value::Null,
-        "another tenant's courier is refused before anything"
+        (s, log["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
     );
+    // Policy history, as the log recorded it, newest first; per tenant.
+    let log = api.vault.log().unwrap();
+    for (tenant, version) in [("acme", "ps-one"), ("beta", "ps-beta"), ("acme", "ps-two")] {
+        let mut e = parcel_tlog::Event::new(1_700_000_000_000, tenant, "A1", "policy_change")
+            .with_detail("previous", "ps-zero");
+        e.policy_version = Some(version.to_owned());
+        log.append(&e).unwrap();
+    }
+    let (s, h, text) = api
+        .call(Some("AU1"), "GET", "/v1/policies/history", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let versions: Vec<&str> = h["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["ps-two", "ps-one"], "{text}");
+    assert_eq!(h["changes"][0]["previous"], "ps-zero");
+    let (s, _, _) = api
+        .call(Some("E1"), "GET", "/v1/policies/history", None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn console_is_served_by_the_binary_under_a_strict_csp() {
+    let api = setup();
+    for (uri, content_type, needle) in [
+        ("/console/", "text/html", "<script src=\"/console/app.js\""),
+        ("/console/app.js", "text/javascript", "verifyInclusion"),
+        ("/console/style.css", "text/css", "@media"),
+    ] {
+        let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let resp = api.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+        let h = resp.headers();
+        assert!(
+            h["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(content_type),
+            "{uri}"
+        );
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains(needle), "{uri}");
+    }
+    // No CDN: the page loads nothing from anywhere else.
+    let req = Request::builder()
+        .uri("/console/")
+        .body(Body::empty())
+        .unwrap();
+    let body = api.app.clone().oneshot(req).await.unwrap().into_body();
+    let html = String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    for uri in ["/", "/console"] {
+        let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let resp = api.app.clone().oneshot(req).await.unwrap();
+        assert!(resp.status().is_redirection(), "{uri}");
+        assert_eq!(resp.headers()["location"], "/console/");
+    }
 }

@@ -113,6 +113,8 @@ pub struct PolicyChange {
     pub index: u64,
     /// When, as written.
     pub ts: String,
+    /// Tenant (empty for a server-wide change).
+    pub tenant: String,
     /// Who put it in force.
     pub actor: String,
     /// The version put in force.
@@ -193,6 +195,7 @@ impl ActivityIndex {
             self.policy.push(PolicyChange {
                 index,
                 ts: event.ts.clone(),
+                tenant: event.tenant.clone(),
                 actor: event.actor.clone(),
                 version: event.policy_version.clone(),
                 previous: event

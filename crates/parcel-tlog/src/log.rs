@@ -200,6 +200,9 @@ struct Shared {
     publishing: Mutex<()>,
     stop: Mutex<bool>,
     wake: Condvar,
+    /// When this process last saw the stored checkpoint cover the whole
+    /// tree (Unix ms; 0: not yet), for the checkpoint-age metric.
+    current_at_ms: std::sync::atomic::AtomicI64,
 }
 
 /// The transparency log.
@@ -234,6 +237,7 @@ impl Log {
             publishing: Mutex::new(()),
             stop: Mutex::new(false),
             wake: Condvar::new(),
+            current_at_ms: std::sync::atomic::AtomicI64::new(0),
         });
         // Fail at start-up, not on the first append, if storage is unusable.
         shared.storage.tree()?;
@@ -375,6 +379,20 @@ impl Log {
         match self.shared.storage.checkpoint()? {
             Some((_, signed)) => Ok(signed),
             None => publish(&self.shared, false),
+        }
+    }
+
+    /// When this process last saw the stored checkpoint cover the whole
+    /// tree, Unix milliseconds (`None` before its first publishing round).
+    /// The checkpoint is at most this old, as far as this process knows.
+    pub fn checkpoint_current_at_ms(&self) -> Option<i64> {
+        match self
+            .shared
+            .current_at_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            t => Some(t),
         }
     }
 
@@ -614,6 +632,17 @@ fn cosignature_count(signed: &[u8]) -> usize {
 }
 
 fn publish(shared: &Shared, recosign: bool) -> Result<Vec<u8>, LogError> {
+    let signed = publish_locked(shared, recosign)?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    shared
+        .current_at_ms
+        .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+    Ok(signed)
+}
+
+fn publish_locked(shared: &Shared, recosign: bool) -> Result<Vec<u8>, LogError> {
     let _one = shared
         .publishing
         .lock()

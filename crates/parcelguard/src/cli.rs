@@ -195,6 +195,28 @@ pub(crate) struct ServeArgs {
     /// Allow plain HTTP on a non-loopback address (behind a TLS proxy).
     #[arg(long)]
     pub insecure_listen: bool,
+    /// Start a simulated depot instead of the configured vault: a fresh
+    /// demo data directory, ~100 employees and ~20,000 shipments seeded
+    /// through the API, a light workload and one insider. Prints the
+    /// console's address and demo API keys for each role.
+    #[arg(long)]
+    pub demo: bool,
+    /// The demo's data directory (recreated at each start; only a directory
+    /// an earlier demo made is ever removed).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "parcelguard-demo",
+        requires = "demo"
+    )]
+    pub demo_dir: PathBuf,
+    /// Shipments the demo seeds.
+    #[arg(long, value_name = "N", default_value_t = 20_000, requires = "demo")]
+    pub demo_shipments: usize,
+    /// Seconds of normal work, after seeding, before the demo's insider
+    /// starts harvesting.
+    #[arg(long, value_name = "SECS", default_value_t = 45, requires = "demo")]
+    pub demo_insider_after: u64,
 }
 
 #[derive(Debug, Args)]

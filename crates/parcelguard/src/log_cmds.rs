@@ -343,7 +343,7 @@ pub(crate) fn witness(config: &Config, args: WitnessArgs) -> Result<ExitCode> {
         addr,
         parcel_server::tlog::witness_router(svc),
         |local| format!("witness {name} listening on http://{local}\nverifier key: {vkey}"),
-        || None,
+        |_| None,
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 mod access_cmds;
 mod cli;
 mod commands;
+mod demo;
 mod log_cmds;
 mod risk_cmds;
 mod vault_cmds;

@@ -91,7 +91,9 @@ pub(crate) fn open_vault(config: &Config) -> Result<Arc<Vault>> {
 }
 
 /// The vault half of `init`: database, tenant, admin principal and key.
-pub(crate) fn init_vault(config: &Config, out: &mut dyn io::Write) -> Result<()> {
+/// Creates the tenant and the first admin, printing the admin's API key
+/// (and returning it, for the demo).
+pub(crate) fn init_vault(config: &Config, out: &mut dyn io::Write) -> Result<String> {
     let vault = open_vault(config)?;
     let store = vault.store();
     let tenant = &config.vault.tenant;
@@ -117,7 +119,7 @@ pub(crate) fn init_vault(config: &Config, out: &mut dyn io::Write) -> Result<()>
         key.record.id
     )?;
     writeln!(out, "  {}", key.secret)?;
-    Ok(())
+    Ok(key.secret)
 }
 
 /// Parses `--listen` and refuses plain HTTP off loopback unless allowed.
@@ -136,12 +138,13 @@ pub(crate) fn listen_addr(listen: &str, insecure: bool) -> Result<SocketAddr> {
 /// Serves `app` on `addr` until SIGTERM or Ctrl-C, letting in-flight
 /// requests finish. `banner` gives the first stdout lines (tests and
 /// scripts read the address from the first). `started` runs inside the
-/// runtime before serving; the task it returns is stopped afterwards.
+/// runtime, with the bound address, before serving; the task it returns is
+/// stopped afterwards.
 pub(crate) fn serve_until_signal(
     addr: SocketAddr,
     app: axum::Router,
     banner: impl FnOnce(SocketAddr) -> String,
-    started: impl FnOnce() -> Option<tokio::task::JoinHandle<()>>,
+    started: impl FnOnce(SocketAddr) -> Option<tokio::task::JoinHandle<()>>,
 ) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -158,7 +161,7 @@ pub(crate) fn serve_until_signal(
             tracing::warn!(error = %e, "could not print the start-up banner");
         }
         drop(out);
-        let task = started();
+        let task = started(local);
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
@@ -170,15 +173,35 @@ pub(crate) fn serve_until_signal(
 }
 
 pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
-    let listen = args.listen.unwrap_or_else(|| config.server.listen.clone());
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.server.listen.clone());
     let addr = listen_addr(&listen, args.insecure_listen)?;
+    if args.demo {
+        return crate::demo::serve(config, addr, &args);
+    }
+    serve_at(config, addr, None)
+}
+
+/// A callback run once the server listens, with its address.
+pub(crate) type OnListen = Box<dyn FnOnce(SocketAddr) + Send>;
+
+/// Serves the API on `addr` until a signal; `on_listen` runs once it
+/// accepts connections.
+pub(crate) fn serve_at(
+    config: &Config,
+    addr: SocketAddr,
+    on_listen: Option<OnListen>,
+) -> Result<ExitCode> {
     let vault = open_vault(config)?;
     let max_body = usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX);
     let access = crate::access_cmds::access(config)?;
     // Every decision records the version of the set that made it; changes
     // while serving are recorded as `policy_change` entries.
     let version = access.engine.policies().version().to_owned();
-    let mut state = parcel_server::AppState::new(vault.clone(), access);
+    let mut state = parcel_server::AppState::new(vault.clone(), access)
+        .with_metrics_for(vec![config.vault.tenant.clone()]);
     if let Some(verifier) = crate::access_cmds::oidc(config)? {
         state = state.with_oidc(verifier, &config.vault.tenant);
     }
@@ -200,7 +223,10 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
             tracing::info!(address = %local, backend, policy_version = %version, "serving");
             format!("parcelguard listening on http://{local}")
         },
-        || {
+        |local| {
+            if let Some(f) = on_listen {
+                f(local);
+            }
             tokio::spawn(crate::access_cmds::reload_on_sighup(access, reload_vault));
             Some(tokio::spawn(retention_loop(retention_vault)))
         },
