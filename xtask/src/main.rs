@@ -5,11 +5,13 @@
 )]
 //! peers, the accuracy report, and regeneration of shipped data.
 
+mod api_fuzz;
 mod bench;
 mod bench_log;
 mod bench_reveal;
 mod bench_vault;
 mod browser;
+mod demo_server;
 mod risk_eval;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +40,9 @@ enum Task {
     /// Policy decisions and end-to-end reveals over HTTP against the masked
     /// GET of the same server; prints a Markdown table.
     BenchReveal(bench_reveal::Args),
+    /// schemathesis against /openapi.json of a running demo: no 5xx, every
+    /// response as documented.
+    ApiFuzz(api_fuzz::Args),
     /// The console's end-to-end tests in headless Chromium against
     /// `serve --demo`; screenshots in target/browser-screenshots.
     BrowserTest(browser::Args),
@@ -87,6 +92,7 @@ fn main() -> Result<()> {
         Task::BenchReveal(args) => bench_reveal::run(&args),
         Task::RiskEval(args) => risk_eval::run(&args),
         Task::BrowserTest(args) => browser::run(&args),
+        Task::ApiFuzz(args) => api_fuzz::run(&args),
         Task::Accuracy { docs, seed, errors } => accuracy(docs, seed, errors),
         Task::Divisions { dist } => divisions(&dist),
         Task::DemoData => demo_data(),

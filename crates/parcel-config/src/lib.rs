@@ -290,6 +290,19 @@ pub struct ServerConfig {
     /// Largest request body in bytes (a 10,000-shipment batch fits the
     /// default, 32 MiB). Env: `PARCELGUARD_SERVER_MAX_BODY_BYTES`.
     pub max_body_bytes: u64,
+    /// PEM certificate chain for HTTPS; with `tls_key`, `serve` speaks TLS
+    /// (rustls) on any address. Empty (default): plain HTTP, loopback only
+    /// unless `--insecure-listen`. Env: `PARCELGUARD_SERVER_TLS_CERT`.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`. Env: `PARCELGUARD_SERVER_TLS_KEY`.
+    pub tls_key: String,
+    /// Requests per second one credential (or, without one, one client
+    /// address) may make; 0 turns the limit off. Default 1000.
+    /// Env: `PARCELGUARD_SERVER_RATE_LIMIT_PER_SEC`.
+    pub rate_limit_per_sec: u32,
+    /// Requests one credential may make at once above the rate. Default
+    /// 2000. Env: `PARCELGUARD_SERVER_RATE_LIMIT_BURST`.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for VaultConfig {
@@ -320,6 +333,10 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".to_owned(),
             max_body_bytes: 32 * 1024 * 1024,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            rate_limit_per_sec: 1000,
+            rate_limit_burst: 2000,
         }
     }
 }

@@ -147,7 +147,7 @@ fn decision_json(d: &Decision) -> serde_json::Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevealBody {
     waybill_no: Option<String>,
@@ -161,6 +161,15 @@ struct RevealBody {
     break_glass_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reveal",
+    tag = "reveal",
+    summary = "Reveal one field for a purpose; logged before it is answered",
+    request_body = RevealBody,
+    responses((status = 200, description = "Allowed: the value", body = crate::openapi::RevealAnswer), (status = 403, description = "Denied by policy, with an actionable reason code", body = crate::openapi::RevealDenied), (status = 404, description = "No such shipment (logged)", body = crate::openapi::RevealDenied), (status = 410, description = "Erased", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn reveal(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -340,13 +349,22 @@ fn record(
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TicketBody {
     ticket_id: String,
     waybill_no: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tickets",
+    tag = "reveal",
+    summary = "Register a customer-service ticket about a shipment (admin, service)",
+    request_body = TicketBody,
+    responses((status = 201, description = "Registered", body = crate::openapi::TicketAnswer), (status = 409, description = "Ticket id taken", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn create_ticket(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -400,7 +418,7 @@ pub(crate) async fn create_ticket(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BreakGlassBody {
     waybill_no: String,
@@ -409,6 +427,15 @@ struct BreakGlassBody {
     justification: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/break-glass",
+    tag = "reveal",
+    summary = "Ask for a reveal outside policy (admin); a second admin must approve",
+    request_body = BreakGlassBody,
+    responses((status = 201, description = "Requested", body = crate::openapi::BreakGlassAnswer), (status = 409, description = "Cannot be requested now", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn request_break_glass(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -495,6 +522,15 @@ pub(crate) async fn request_break_glass(
     Ok((StatusCode::CREATED, Json(json!({"break_glass": request}))).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/break-glass/{id}/approve",
+    tag = "reveal",
+    summary = "Approve another admin's break-glass request",
+    params(("id" = String, Path, description = "Break-glass request id")),
+    responses((status = 200, description = "Approved", body = crate::openapi::BreakGlassAnswer), (status = 409, description = "Not approvable", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn approve_break_glass(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -565,6 +601,14 @@ fn principal_json(p: &Principal) -> serde_json::Value {
            "created_at": crate::wire::rfc3339(p.created_at)})
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/principals",
+    tag = "admin",
+    summary = "List principals (admin)",
+    responses((status = 200, description = "Principals", body = crate::openapi::PrincipalList), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn list_principals(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -582,7 +626,7 @@ pub(crate) async fn list_principals(
     Ok(Json(json!({"principals": list})).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PrincipalBody {
     id: Option<String>,
@@ -638,6 +682,16 @@ fn upsert_principal(
     };
     one_of(&next.role, &ROLES, "role")?;
     one_of(&next.status, &["active", "suspended"], "status")?;
+    // No admin locks themselves out (or, restored, back in): a second
+    // admin changes an admin's own account.
+    if id == admin.id && (next.role != base.role || next.status != base.status) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "own_account",
+            "you cannot change your own role or status; ask another admin",
+            Some("id"),
+        ));
+    }
     if let Some(s) = &next.station {
         check_id(s, "station")?;
     }
@@ -665,6 +719,15 @@ fn upsert_principal(
     Ok(next)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/principals",
+    tag = "admin",
+    summary = "Create or update a principal (admin)",
+    request_body = PrincipalBody,
+    responses((status = 201, description = "Created", body = crate::openapi::OnePrincipal), (status = 409, description = "A principal with this id exists", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn create_principal(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -685,6 +748,16 @@ pub(crate) async fn create_principal(
         .into_response())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/principals/{id}",
+    tag = "admin",
+    summary = "Change a principal's role, station or status (admin)",
+    params(("id" = String, Path, description = "Principal id")),
+    request_body = PrincipalBody,
+    responses((status = 200, description = "Updated", body = crate::openapi::OnePrincipal), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn update_principal(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -701,7 +774,7 @@ pub(crate) async fn update_principal(
     Ok(Json(json!({"principal": principal_json(&p)})).into_response())
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyBody {
     /// Days until the key expires (default 90, at most 3650).
@@ -752,6 +825,16 @@ fn key_json(k: &parcel_vault::store::ApiKeyRecord) -> serde_json::Value {
            "revoked_at": k.revoked_at.and_then(crate::wire::rfc3339)})
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/principals/{id}/keys",
+    tag = "admin",
+    summary = "Issue an API key; its secret is shown once",
+    params(("id" = String, Path, description = "Principal id")),
+    request_body = Option<KeyBody>,
+    responses((status = 201, description = "Created", body = crate::openapi::OneKey), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn create_key(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -777,6 +860,14 @@ pub(crate) async fn create_key(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "admin",
+    summary = "List API keys, never their secrets (admin)",
+    responses((status = 200, description = "Keys", body = crate::openapi::KeyList), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -794,6 +885,15 @@ pub(crate) async fn list_keys(
     Ok(Json(json!({"api_keys": keys})).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{id}",
+    tag = "admin",
+    summary = "Revoke an API key (admin)",
+    params(("id" = String, Path, description = "Key id (k_…)")),
+    responses((status = 200, description = "Revoked", body = crate::openapi::Revoked), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn revoke_key(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -829,6 +929,14 @@ pub(crate) async fn revoke_key(
     Ok(Json(json!({"revoked": true})).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/policies",
+    tag = "admin",
+    summary = "The Cedar policy set in force",
+    responses((status = 200, description = "The set", body = crate::openapi::PolicySet), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn get_policies(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -843,6 +951,14 @@ pub(crate) async fn get_policies(
     Ok(Json(json!({"version": p.version(), "policies": p.len(), "files": files})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/policies/reload",
+    tag = "admin",
+    summary = "Reload the policy files (admin)",
+    responses((status = 200, description = "Reloaded", body = crate::openapi::Reloaded), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn reload_policies(
     State(state): State<AppState>,
     headers: HeaderMap,

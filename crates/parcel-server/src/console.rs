@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parcel_tlog::Event;
@@ -25,6 +25,7 @@ use parcel_vault::store::Principal;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::wire::ApiQuery;
 use crate::{Action, ApiError, AppState, ShipmentView, blocking, now, principal};
 
 const INDEX_HTML: &str = include_str!("../console/index.html");
@@ -144,7 +145,18 @@ fn record_json(r: &AccessRecord) -> serde_json::Value {
 }
 
 /// `GET /v1/me`: the caller's id, role and station (no secrets).
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "console",
+    summary = "The caller and the console pages its role may open",
+    responses((status = 200, description = "The caller", body = crate::openapi::Me), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let p = principal(&state, &headers, Action::Reveal).await?;
     let may = |a: Action| a.allowed(&p.role);
     Ok(Json(json!({
@@ -159,7 +171,14 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 }
 
 /// `GET /readyz`: 200 when the database answers and the log is open.
-pub async fn readyz(State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    summary = "Readiness: the database answers and the log is open",
+    responses((status = 200, description = "Ready", body = String, content_type = "text/plain"), (status = 503, description = "Not ready", body = String, content_type = "text/plain"))
+)]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let vault = state.vault.clone();
     let ready = blocking(move || {
         vault
@@ -180,23 +199,40 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Query of `GET /v1/access-log`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLogQuery {
+    /// Principal id.
     actor: Option<String>,
+    /// Waybill number.
     waybill_no: Option<String>,
+    /// Declared purpose.
     purpose: Option<String>,
+    /// `allow` or `deny`.
     decision: Option<String>,
+    /// `reveal`, `search`, `erase`, `alert`, ….
     action: Option<String>,
+    /// Only entries with a smaller index (the previous page's `next_before`).
     before: Option<u64>,
+    /// Page size, 1 to 500 (default 100).
     limit: Option<usize>,
 }
 
 /// `GET /v1/access-log`: log entries, newest first, filtered.
-pub async fn access_log(
+#[utoipa::path(
+    get,
+    path = "/v1/access-log",
+    tag = "console",
+    summary = "Transparency-log entries, newest first, filtered",
+    params(AccessLogQuery),
+    responses((status = 200, description = "Entries", body = crate::openapi::AccessLog), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
+pub(crate) async fn access_log(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<AccessLogQuery>,
+    ApiQuery(q): ApiQuery<AccessLogQuery>,
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &headers, Action::Console).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
@@ -229,7 +265,15 @@ pub async fn access_log(
 }
 
 /// `GET /v1/stats`: the dashboard's figures for the caller's tenant.
-pub async fn stats(
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "console",
+    summary = "The dashboard's figures",
+    responses((status = 200, description = "Figures", body = crate::openapi::Stats), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
+pub(crate) async fn stats(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -332,7 +376,16 @@ pub(crate) async fn list_shipments(
 /// around the alert (the day before it was raised, and since), beside the
 /// median and 90th percentile of the same-role peers in that hour. The
 /// actor stays a pseudonym: the answer names no one.
-pub async fn alert_timeline(
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/{id}/timeline",
+    tag = "alerts",
+    summary = "The alerted actor's accesses per hour beside same-role peers",
+    params(("id" = String, Path, description = "Alert id")),
+    responses((status = 200, description = "Hours", body = crate::openapi::Timeline), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
+pub(crate) async fn alert_timeline(
     State(state): State<AppState>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -363,7 +416,15 @@ pub async fn alert_timeline(
 
 /// `GET /v1/policies/history`: every policy-set change the log recorded,
 /// newest first.
-pub async fn policy_history(
+#[utoipa::path(
+    get,
+    path = "/v1/policies/history",
+    tag = "admin",
+    summary = "Policy-set changes recorded in the log, newest first",
+    responses((status = 200, description = "Changes", body = crate::openapi::PolicyHistory), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
+pub(crate) async fn policy_history(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -14,6 +14,8 @@ pub mod auth;
 pub mod console;
 pub mod metrics;
 pub mod oidc;
+mod openapi;
+pub mod ratelimit;
 pub mod risk;
 pub mod tlog;
 mod wire;
@@ -21,10 +23,10 @@ mod wire;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use parcel_vault::crypto::BlindKind;
 use parcel_vault::model::{NewShipment, ShipmentPatch};
@@ -33,6 +35,7 @@ use parcel_vault::{PersonKey, Vault, VaultError};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use wire::ApiQuery;
 pub use wire::{ApiError, ShipmentView};
 
 /// Largest batch accepted by `POST /v1/shipments/batch`.
@@ -55,6 +58,8 @@ pub struct AppState {
     pub activity: console::Activity,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Per-caller request rate limit, if any.
+    pub rate_limit: Option<ratelimit::RateLimit>,
 }
 
 impl AppState {
@@ -69,7 +74,16 @@ impl AppState {
             risk: None,
             activity: console::Activity::default(),
             metrics: Arc::new(metrics::Metrics::default()),
+            rate_limit: None,
         }
+    }
+
+    /// Limits each caller to `per_sec` requests a second (`burst` at once);
+    /// 0 turns the limit off.
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_sec: u32, burst: u32) -> Self {
+        self.rate_limit = ratelimit::RateLimit::new(per_sec, burst);
+        self
     }
 
     /// Reports open alerts of `tenants` in `/metrics`.
@@ -171,54 +185,106 @@ impl Action {
     }
 }
 
-/// The router with every `/v1` route.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(console::readyz))
-        .route("/v1/me", get(console::me))
-        .route("/v1/stats", get(console::stats))
-        .route("/v1/access-log", get(console::access_log))
-        .route("/v1/shipments", post(create).get(search))
-        .route("/v1/shipments/batch", post(batch))
-        .route("/v1/shipments/{waybill_no}", get(read).patch(update))
-        .route("/v1/persons", delete(erase))
-        .route("/v1/log/receipt/{index}", get(receipt))
-        .route("/v1/reveal", post(access::reveal))
-        .route("/v1/tickets", post(access::create_ticket))
-        .route("/v1/break-glass", post(access::request_break_glass))
-        .route(
-            "/v1/break-glass/{id}/approve",
-            post(access::approve_break_glass),
-        )
-        .route(
-            "/v1/principals",
-            get(access::list_principals).post(access::create_principal),
-        )
-        .route("/v1/principals/{id}", patch(access::update_principal))
-        .route("/v1/principals/{id}/keys", post(access::create_key))
-        .route("/v1/keys", get(access::list_keys))
-        .route("/v1/keys/{id}", delete(access::revoke_key))
-        .route("/v1/policies", get(access::get_policies))
-        .route("/v1/policies/reload", post(access::reload_policies))
-        .route("/v1/alerts", get(risk::list))
-        .route("/v1/alerts/{id}", get(risk::get_one))
-        .route("/v1/alerts/{id}/ack", post(risk::acknowledge))
-        .route("/v1/alerts/{id}/resolve", post(risk::resolve))
-        .route("/v1/alerts/{id}/reidentify", post(risk::reidentify))
-        .route("/v1/alerts/{id}/timeline", get(console::alert_timeline))
-        .route("/v1/policies/history", get(console::policy_history))
-        .merge(console::pages())
-        .merge(tlog::routes())
-        .route("/metrics", get(metrics::scrape))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
-        .with_state(state)
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    summary = "Liveness",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain"))
+)]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
+/// The router: every API route (registered with its OpenAPI entry, so none
+/// can exist without one), `/openapi.json`, and the console's pages.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let (api, doc) = api_routes().split_for_parts();
+    let doc = Arc::new(doc);
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .merge(tlog::tile_routes())
+    .merge(console::pages())
+    .fallback(|| async {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint", None)
+    })
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not take that method",
+            None,
+        )
+    })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        ratelimit::enforce,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        metrics::track,
+    ))
+    .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+    .with_state(state)
+}
+
+/// The OpenAPI document of [`router`], as served at `/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(console::readyz))
+        .routes(routes!(metrics::scrape))
+        .routes(routes!(console::me))
+        .routes(routes!(console::stats))
+        .routes(routes!(console::access_log))
+        .routes(routes!(create, search))
+        .routes(routes!(batch))
+        .routes(routes!(read, update))
+        .routes(routes!(erase))
+        .routes(routes!(receipt))
+        .routes(routes!(access::reveal))
+        .routes(routes!(access::create_ticket))
+        .routes(routes!(access::request_break_glass))
+        .routes(routes!(access::approve_break_glass))
+        .routes(routes!(access::list_principals, access::create_principal))
+        .routes(routes!(access::update_principal))
+        .routes(routes!(access::create_key))
+        .routes(routes!(access::list_keys))
+        .routes(routes!(access::revoke_key))
+        .routes(routes!(access::get_policies))
+        .routes(routes!(access::reload_policies))
+        .routes(routes!(console::policy_history))
+        .routes(routes!(risk::list))
+        .routes(routes!(risk::get_one))
+        .routes(routes!(risk::acknowledge))
+        .routes(routes!(risk::resolve))
+        .routes(routes!(risk::reidentify))
+        .routes(routes!(console::alert_timeline))
+        .routes(routes!(tlog::vkey))
+        .routes(routes!(tlog::checkpoint))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/log/receipt/{index}",
+    tag = "log",
+    summary = "A log entry with its inclusion proof and signed checkpoint",
+    params(("index" = u64, Path, description = "Entry index")),
+    responses((status = 200, description = "The receipt", body = crate::openapi::ReceiptDoc), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 async fn receipt(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -366,6 +432,15 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/shipments",
+    tag = "shipments",
+    summary = "Create a shipment (admin, service)",
+    request_body = crate::openapi::NewShipmentDoc,
+    responses((status = 201, description = "Created", body = crate::openapi::CreatedShipment), (status = 409, description = "Waybill number taken", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -384,8 +459,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct BatchQuery {
+    /// All or nothing: one invalid item fails the batch.
     #[serde(default)]
     atomic: bool,
 }
@@ -396,10 +473,20 @@ struct BatchBody {
     shipments: Vec<NewShipment>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/shipments/batch",
+    tag = "shipments",
+    summary = "Create up to 10,000 shipments",
+    params(BatchQuery),
+    request_body = crate::openapi::BatchDoc,
+    responses((status = 200, description = "Outcome per item (atomic batches: 422 when any fails)", body = crate::openapi::BatchResult), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 async fn batch(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<BatchQuery>,
+    ApiQuery(q): ApiQuery<BatchQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &headers, Action::Create).await?;
@@ -431,14 +518,33 @@ async fn batch(
             }
         })
         .collect();
-    let status = if q.atomic && created == 0 && !items.is_empty() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(json!({"created": created, "results": items}))).into_response())
+    if q.atomic && created == 0 && !items.is_empty() {
+        // Still the error envelope, with every item's outcome beside it.
+        let error = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "batch_rejected",
+            "an atomic batch is stored whole or not at all; see results for the items at fault",
+            Some("shipments"),
+        );
+        let body = json!({"error": error.body(), "created": 0, "results": items});
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        Json(json!({"created": created, "results": items})),
+    )
+        .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/shipments/{waybill_no}",
+    tag = "shipments",
+    summary = "Read a masked shipment",
+    params(("waybill_no" = String, Path, description = "Waybill number")),
+    responses((status = 200, description = "The shipment", body = crate::openapi::OneShipment), (status = 410, description = "Erased", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 async fn read(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -452,6 +558,16 @@ async fn read(
     Ok(Json(json!({"shipment": ShipmentView::from(&record)})).into_response())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/shipments/{waybill_no}",
+    tag = "shipments",
+    summary = "Change status, courier or delivery window",
+    params(("waybill_no" = String, Path, description = "Waybill number")),
+    request_body = crate::openapi::ShipmentPatchDoc,
+    responses((status = 200, description = "The shipment", body = crate::openapi::OneShipment), (status = 409, description = "Not a legal next status", body = crate::openapi::ErrorBody), (status = 410, description = "Erased", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -470,7 +586,8 @@ async fn update(
     Ok(Json(json!({"shipment": ShipmentView::from(&record)})).into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PersonQuery {
     phone: Option<String>,
@@ -480,14 +597,21 @@ struct PersonQuery {
 
 /// `GET /v1/shipments`: a blind-index search with a person key, a listing
 /// without one.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ShipmentsQuery {
+    /// Search: the person's phone (customer service, admin).
     phone: Option<String>,
+    /// Search: the person's ID number.
     id_number: Option<String>,
+    /// Search: the person's full name.
     name: Option<String>,
+    /// Listing: only shipments in this status.
     status: Option<String>,
+    /// Listing: the waybill number after which the page starts.
     after: Option<String>,
+    /// Listing: page size, 1 to 500 (default 50).
     limit: Option<usize>,
 }
 
@@ -515,10 +639,19 @@ fn one_key(q: &PersonQuery, allow_name: bool) -> Result<(BlindKind, String), Api
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/shipments",
+    tag = "shipments",
+    summary = "Search by a person (phone, id_number, name) or list a page of masked shipments",
+    params(ShipmentsQuery),
+    responses((status = 200, description = "Shipments", body = crate::openapi::ShipmentList), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ShipmentsQuery>,
+    ApiQuery(q): ApiQuery<ShipmentsQuery>,
 ) -> Result<Response, ApiError> {
     if q.phone.is_none() && q.id_number.is_none() && q.name.is_none() {
         let list = console::ListQuery {
@@ -575,10 +708,19 @@ async fn search(
     Ok(Json(json!({"shipments": views})).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/persons",
+    tag = "shipments",
+    summary = "Erase a person (PIPL): every party record with this phone or ID number",
+    params(PersonQuery),
+    responses((status = 200, description = "What was erased", body = crate::openapi::Erased), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 async fn erase(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<PersonQuery>,
+    ApiQuery(q): ApiQuery<PersonQuery>,
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &headers, Action::Erase).await?;
     let (kind, value) = one_key(&q, false)?;

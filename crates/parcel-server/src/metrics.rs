@@ -172,6 +172,13 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
 }
 
 /// `GET /metrics`: OpenMetrics text. Gauges are read at scrape time.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics (OpenMetrics text)",
+    responses((status = 200, description = "Metrics", body = String, content_type = "application/openmetrics-text"), (status = 503, description = "Unavailable", body = String, content_type = "text/plain"))
+)]
 pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
     let st = state.clone();
     let refreshed = blocking(move || {

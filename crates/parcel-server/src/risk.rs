@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use crate::wire::ApiQuery;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -525,17 +527,27 @@ fn not_found() -> ApiError {
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     status: Option<String>,
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/alerts",
+    tag = "alerts",
+    summary = "Insider-risk alerts, most severe first",
+    params(ListQuery),
+    responses((status = 200, description = "Alerts", body = crate::openapi::AlertList), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &headers, Action::Alerts).await?;
     if let Some(s) = &q.status
@@ -578,6 +590,15 @@ pub(crate) async fn load(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/{id}",
+    tag = "alerts",
+    summary = "One alert",
+    params(("id" = String, Path, description = "Alert id")),
+    responses((status = 200, description = "The alert", body = crate::openapi::OneAlert), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -588,13 +609,13 @@ pub(crate) async fn get_one(
     Ok(Json(json!({ "alert": view(&state, &r) })).into_response())
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AckBody {
     note: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
     verdict: String,
@@ -602,7 +623,7 @@ struct ResolveBody {
     suppress_days: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReidentifyBody {
     justification: String,
@@ -661,6 +682,16 @@ fn transition(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/ack",
+    tag = "alerts",
+    summary = "Acknowledge an open alert",
+    params(("id" = String, Path, description = "Alert id")),
+    request_body = Option<AckBody>,
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::OneAlert), (status = 409, description = "Not open", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -702,6 +733,16 @@ pub(crate) async fn acknowledge(
     Ok(Json(json!({ "alert": view(&state, &updated) })).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/resolve",
+    tag = "alerts",
+    summary = "Resolve an alert with a verdict",
+    params(("id" = String, Path, description = "Alert id")),
+    request_body = ResolveBody,
+    responses((status = 200, description = "Resolved", body = crate::openapi::Resolved), (status = 409, description = "Already resolved", body = crate::openapi::ErrorBody), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -804,6 +845,16 @@ pub(crate) async fn resolve(
     .into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/reidentify",
+    tag = "alerts",
+    summary = "Name the alerted employee (logged first)",
+    params(("id" = String, Path, description = "Alert id")),
+    request_body = ReidentifyBody,
+    responses((status = 200, description = "Named", body = crate::openapi::Reidentified), crate::openapi::Errors),
+    security(("bearer" = []))
+)]
 pub(crate) async fn reidentify(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -51,22 +51,35 @@ fn no_log() -> Response {
     )
 }
 
-/// Routes of the log's public read paths, to merge into the API router.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/log/vkey", get(vkey))
-        .route("/log/checkpoint", get(checkpoint))
-        .route("/log/tile/{*rest}", get(tile))
+/// The tile route: its path holds slashes (`tile/0/x001/234`), which an
+/// OpenAPI path parameter cannot, so it is registered apart and described
+/// in the C2SP tlog-tiles specification rather than `/openapi.json`.
+pub(crate) fn tile_routes() -> Router<AppState> {
+    Router::new().route("/log/tile/{*rest}", get(tile))
 }
 
-async fn vkey(State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/log/vkey",
+    tag = "log",
+    summary = "The log's verifier key (signed-note format)",
+    responses((status = 200, description = "Verifier key", body = String, content_type = "text/plain"), (status = 404, description = "No log", body = String, content_type = "text/plain"))
+)]
+pub(crate) async fn vkey(State(state): State<AppState>) -> Response {
     match log_of(&state) {
         Some(log) => text(StatusCode::OK, format!("{}\n", log.vkey())),
         None => no_log(),
     }
 }
 
-async fn checkpoint(State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/log/checkpoint",
+    tag = "log",
+    summary = "The latest signed checkpoint (C2SP checkpoint)",
+    responses((status = 200, description = "Checkpoint", body = String, content_type = "text/plain"), (status = 404, description = "No log", body = String, content_type = "text/plain"), (status = 503, description = "Unavailable", body = String, content_type = "text/plain"))
+)]
+pub(crate) async fn checkpoint(State(state): State<AppState>) -> Response {
     // A new checkpoint replaces this one every second or so.
     read_log(&state, "text/plain; charset=utf-8", "no-cache", |log| {
         log.checkpoint()

@@ -176,3 +176,33 @@ impl From<&ShipmentRecord> for ShipmentView {
         }
     }
 }
+
+/// `Query<T>` whose rejections use the error envelope. serde's messages can
+/// quote the offending value, so the answer names no values, only that the
+/// query string does not fit.
+#[derive(Debug)]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "query string: an unknown parameter, or a value of the wrong type",
+                    None,
+                )
+            })
+    }
+}

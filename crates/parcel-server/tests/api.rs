@@ -783,6 +783,16 @@ async fn break_glass_needs_a_second_admin_and_works_once() {
 #[tokio::test]
 async fn principals_keys_and_policies_over_the_api() {
     let api = setup();
+    // No admin suspends or demotes themselves (a second admin must).
+    for change in [json!({"status": "suspended"}), json!({"role": "courier"})] {
+        let (s, body, _) = api
+            .call(Some("A1"), "PATCH", "/v1/principals/A1", Some(change))
+            .await;
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("own_account"))
+        );
+    }
     let (s, _, text) = api
         .call(
             Some("A1"),
@@ -1521,6 +1531,10 @@ async fn console_endpoints_list_count_and_search_the_log_without_plaintext() {
         .call(Some("AU1"), "GET", "/v1/access-log?who=E1", None)
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"]["code"], "bad_request",
+        "query errors use the envelope"
+    );
     let (s, _, _) = api.call(Some("E1"), "GET", "/v1/access-log", None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, log, _) = api.call(Some("B1"), "GET", "/v1/access-log", None).await;
@@ -1600,4 +1614,123 @@ async fn console_is_served_by_the_binary_under_a_strict_csp() {
         assert!(resp.status().is_redirection(), "{uri}");
         assert_eq!(resp.headers()["location"], "/console/");
     }
+}
+
+#[tokio::test]
+async fn openapi_document_covers_every_route_and_errors_share_one_envelope() {
+    let api = setup();
+    let (s, doc, text) = api.call(None, "GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    // Every route the router serves (the tile route apart: its path holds
+    // slashes, which OpenAPI parameters cannot).
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/v1/me", "get"),
+        ("/v1/stats", "get"),
+        ("/v1/access-log", "get"),
+        ("/v1/shipments", "get"),
+        ("/v1/shipments", "post"),
+        ("/v1/shipments/batch", "post"),
+        ("/v1/shipments/{waybill_no}", "get"),
+        ("/v1/shipments/{waybill_no}", "patch"),
+        ("/v1/persons", "delete"),
+        ("/v1/log/receipt/{index}", "get"),
+        ("/v1/reveal", "post"),
+        ("/v1/tickets", "post"),
+        ("/v1/break-glass", "post"),
+        ("/v1/break-glass/{id}/approve", "post"),
+        ("/v1/principals", "get"),
+        ("/v1/principals", "post"),
+        ("/v1/principals/{id}", "patch"),
+        ("/v1/principals/{id}/keys", "post"),
+        ("/v1/keys", "get"),
+        ("/v1/keys/{id}", "delete"),
+        ("/v1/policies", "get"),
+        ("/v1/policies/reload", "post"),
+        ("/v1/policies/history", "get"),
+        ("/v1/alerts", "get"),
+        ("/v1/alerts/{id}", "get"),
+        ("/v1/alerts/{id}/ack", "post"),
+        ("/v1/alerts/{id}/resolve", "post"),
+        ("/v1/alerts/{id}/reidentify", "post"),
+        ("/v1/alerts/{id}/timeline", "get"),
+        ("/log/vkey", "get"),
+        ("/log/checkpoint", "get"),
+    ] {
+        let op = &paths[path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        if path.starts_with("/v1/") {
+            assert_eq!(op["security"][0]["bearer"], json!([]), "{method} {path}");
+            assert_eq!(
+                op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{method} {path}"
+            );
+        }
+    }
+    let counted: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        counted, 34,
+        "an operation is documented that this test does not know"
+    );
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    // Unknown paths and methods answer in the same envelope.
+    let (s, body, _) = api.call(Some("A1"), "GET", "/v1/nope", None).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (s, body, _) = api.call(Some("A1"), "PUT", "/v1/reveal", None).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
+    // The document served is the one the library builds.
+    assert_eq!(
+        doc,
+        serde_json::to_value(parcel_server::openapi_document()).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn callers_over_their_rate_get_429_and_others_do_not() {
+    let mut api = setup();
+    let state_app = {
+        // The same vault behind a router with a tight limit: 2 a second.
+        let access = parcel_server::access::Access::builtin().unwrap();
+        let state = AppState::new(api.vault.clone(), access).with_rate_limit(2, 2);
+        router(state, 1 << 20)
+    };
+    api.app = state_app;
+    for _ in 0..2 {
+        let (s, _, text) = api.call(Some("AU1"), "GET", "/v1/me", None).await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+    }
+    let req = Request::builder()
+        .uri("/v1/me")
+        .header("authorization", format!("Bearer {}", api.keys["AU1"]))
+        .body(Body::empty())
+        .unwrap();
+    let resp = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited");
+    // Another credential has its own budget.
+    let (s, _, _) = api.call(Some("A1"), "GET", "/v1/me", None).await;
+    assert_eq!(s, StatusCode::OK);
 }

@@ -342,6 +342,7 @@ pub(crate) fn witness(config: &Config, args: WitnessArgs) -> Result<ExitCode> {
     crate::vault_cmds::serve_until_signal(
         addr,
         parcel_server::tlog::witness_router(svc),
+        None,
         |local| format!("witness {name} listening on http://{local}\nverifier key: {vkey}"),
         |_| None,
     )?;

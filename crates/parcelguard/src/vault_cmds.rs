@@ -135,14 +135,35 @@ pub(crate) fn listen_addr(listen: &str, insecure: bool) -> Result<SocketAddr> {
     Ok(addr)
 }
 
+/// A certificate chain and its key, PEM files, for HTTPS.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsFiles {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+/// `[server] tls_cert` and `tls_key`: both or neither.
+pub(crate) fn tls_files(config: &Config) -> Result<Option<TlsFiles>> {
+    let s = &config.server;
+    match (s.tls_cert.is_empty(), s.tls_key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(TlsFiles {
+            cert: s.tls_cert.clone().into(),
+            key: s.tls_key.clone().into(),
+        })),
+        _ => bail!("[server] tls_cert and tls_key: give both (or neither, for plain HTTP)"),
+    }
+}
+
 /// Serves `app` on `addr` until SIGTERM or Ctrl-C, letting in-flight
-/// requests finish. `banner` gives the first stdout lines (tests and
-/// scripts read the address from the first). `started` runs inside the
-/// runtime, with the bound address, before serving; the task it returns is
-/// stopped afterwards.
+/// requests finish; over TLS (rustls) when `tls` is given. `banner` gives
+/// the first stdout lines (tests and scripts read the address from the
+/// first). `started` runs inside the runtime, with the bound address,
+/// before serving; the task it returns is stopped afterwards.
 pub(crate) fn serve_until_signal(
     addr: SocketAddr,
     app: axum::Router,
+    tls: Option<&TlsFiles>,
     banner: impl FnOnce(SocketAddr) -> String,
     started: impl FnOnce(SocketAddr) -> Option<tokio::task::JoinHandle<()>>,
 ) -> Result<()> {
@@ -150,6 +171,24 @@ pub(crate) fn serve_until_signal(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let tls_config = match tls {
+            Some(t) => {
+                // One process-wide provider; a second install is a no-op.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                Some(
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&t.cert, &t.key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "[server] tls_cert {} / tls_key {}: cannot load the certificate and key",
+                                t.cert.display(),
+                                t.key.display()
+                            )
+                        })?,
+                )
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
@@ -162,9 +201,28 @@ pub(crate) fn serve_until_signal(
         }
         drop(out);
         let task = started(local);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        // Client addresses reach the handlers (rate limits of callers
+        // without a credential).
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        match tls_config {
+            None => {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await?;
+            }
+            Some(config) => {
+                let handle = axum_server::Handle::new();
+                let stop = handle.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    stop.graceful_shutdown(Some(Duration::from_secs(30)));
+                });
+                axum_server::from_tcp_rustls(listener.into_std()?, config)
+                    .handle(handle)
+                    .serve(service)
+                    .await?;
+            }
+        }
         if let Some(task) = task {
             task.abort();
         }
@@ -177,7 +235,10 @@ pub(crate) fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         .listen
         .clone()
         .unwrap_or_else(|| config.server.listen.clone());
-    let addr = listen_addr(&listen, args.insecure_listen)?;
+    let tls = tls_files(config)?;
+    // Over TLS any address is fine; plain HTTP stays on loopback unless
+    // told otherwise.
+    let addr = listen_addr(&listen, args.insecure_listen || tls.is_some())?;
     if args.demo {
         return crate::demo::serve(config, addr, &args);
     }
@@ -201,7 +262,11 @@ pub(crate) fn serve_at(
     // while serving are recorded as `policy_change` entries.
     let version = access.engine.policies().version().to_owned();
     let mut state = parcel_server::AppState::new(vault.clone(), access)
-        .with_metrics_for(vec![config.vault.tenant.clone()]);
+        .with_metrics_for(vec![config.vault.tenant.clone()])
+        .with_rate_limit(
+            config.server.rate_limit_per_sec,
+            config.server.rate_limit_burst,
+        );
     if let Some(verifier) = crate::access_cmds::oidc(config)? {
         state = state.with_oidc(verifier, &config.vault.tenant);
     }
@@ -212,22 +277,35 @@ pub(crate) fn serve_at(
     }
     let risk = state.risk.clone();
     let access = state.access.clone();
+    let rate_limit = state.rate_limit.clone();
     let app = parcel_server::router(state, max_body);
     let backend = vault.store().backend();
     let retention_vault = vault.clone();
     let reload_vault = vault.clone();
+    let tls = tls_files(config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     serve_until_signal(
         addr,
         app,
+        tls.as_ref(),
         |local| {
-            tracing::info!(address = %local, backend, policy_version = %version, "serving");
-            format!("parcelguard listening on http://{local}")
+            tracing::info!(address = %local, backend, policy_version = %version, tls = tls.is_some(), "serving");
+            format!("parcelguard listening on {scheme}://{local}")
         },
         |local| {
             if let Some(f) = on_listen {
                 f(local);
             }
             tokio::spawn(crate::access_cmds::reload_on_sighup(access, reload_vault));
+            if let Some(limit) = rate_limit {
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(60));
+                    loop {
+                        tick.tick().await;
+                        limit.shrink();
+                    }
+                });
+            }
             Some(tokio::spawn(retention_loop(retention_vault)))
         },
     )?;

@@ -587,6 +587,72 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
 }
 
 #[test]
+fn serve_speaks_tls_on_any_address_with_a_configured_certificate() {
+    let dir = init_dir();
+    pg(dir.path())
+        .args(["--data-dir", "e", "init"])
+        .output()
+        .unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    std::fs::write(dir.path().join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+    // Only one of the pair: refused, saying which setting.
+    let out = pg(dir.path())
+        .args(["--data-dir", "e", "serve", "--listen", "0.0.0.0:0"])
+        .env("PARCELGUARD_SERVER_TLS_CERT", "cert.pem")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("tls_key"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Both: HTTPS, and a non-loopback address needs no --insecure-listen.
+    let (child, addr) = spawn_listening(
+        dir.path(),
+        &["--data-dir", "e", "serve", "--listen", "0.0.0.0:0"],
+        &[
+            ("PARCELGUARD_SERVER_TLS_CERT", "cert.pem"),
+            ("PARCELGUARD_SERVER_TLS_KEY", "key.pem"),
+        ],
+    );
+    let port = addr.rsplit(':').next().unwrap();
+    let root = ureq::tls::Certificate::from_pem(cert_pem.as_bytes()).unwrap();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+            root,
+        ])))
+        .build();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .get(format!("https://localhost:{port}/healthz"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "ok");
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 200"),
+        "plain HTTP was served"
+    );
+    stop(child);
+}
+
+#[test]
 fn killed_import_leaves_nothing_half_written() {
     let dir = init_dir();
     let mut csv = Vec::new();
@@ -654,7 +720,7 @@ fn spawn_listening(
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let addr = first.trim().rsplit("http://").next().unwrap().to_owned();
+    let addr = first.trim().rsplit("://").next().unwrap().to_owned();
     (child, addr)
 }
 
