@@ -41,9 +41,14 @@ pub(crate) fn serve(config: &Config, addr: SocketAddr, args: &ServeArgs) -> Resu
     config.data_dir = dir.to_path_buf();
     config.database.url = String::new();
     config.keys.provider = "file".to_owned();
-    config.tlog.witnesses.clear();
     config.risk.enabled = true;
     parcel_keys::init_local(dir).context("creating the demo's root key")?;
+    // An independent witness cosigns the demo log's checkpoints, as an
+    // auditor's would: the console shows its cosignature.
+    config.tlog.witnesses = vec![crate::log_cmds::start_local_witness(
+        &config,
+        &dir.join("witness"),
+    )?];
     let admin = crate::vault_cmds::init_vault(&config, &mut io::sink())?;
     let shipments = args.demo_shipments;
     let insider_after = args.demo_insider_after;

@@ -348,3 +348,50 @@ pub(crate) fn witness(config: &Config, args: WitnessArgs) -> Result<ExitCode> {
     )?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// For `serve --demo`: a witness of the log `config` names, with a key
+/// store of its own in `dir`, serving on a free loopback port in a thread
+/// of its own. Returns its `tlog.witnesses` entry (`URL VKEY`).
+pub(crate) fn start_local_witness(config: &Config, dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    parcel_keys::init_local(dir).context("creating the witness's root key")?;
+    let witness_keys = parcel_keys::LocalKeyFile::open(dir)?;
+    let key = note_key(
+        &witness_keys,
+        WITNESS_KEY_PURPOSE,
+        "witness.demo/w1",
+        KeyKind::Witness,
+    )?;
+    let vkey = key.vkey();
+    let log_keys = crate::vault_cmds::key_provider(config)?;
+    let log = VKey::parse(&log_key(config, log_keys.as_ref())?.vkey())?;
+    let svc = Arc::new(
+        WitnessService::open(
+            Witness::new(key, vec![log]),
+            &dir.join("witness-state.json"),
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("demo-witness".to_owned())
+        .spawn(move || {
+            let served = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| {
+                    rt.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        axum::serve(listener, parcel_server::tlog::witness_router(svc)).await?;
+                        anyhow::Ok(())
+                    })
+                });
+            if let Err(e) = served {
+                tracing::error!(error = %format!("{e:#}"), "the demo witness stopped");
+            }
+        })?;
+    Ok(format!("http://{addr} {vkey}"))
+}
