@@ -50,6 +50,19 @@ pub(crate) fn pg_pool(
     schema: Option<&str>,
     max_size: u32,
 ) -> Result<r2d2::Pool<r2d2_postgres::PostgresConnectionManager<::postgres::NoTls>>, String> {
+    let config = pg_config(url, schema)?;
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .build(r2d2_postgres::PostgresConnectionManager::new(
+            config,
+            ::postgres::NoTls,
+        ))
+        .map_err(|e| format!("postgres: {e}"))
+}
+
+/// Connection settings for `url`, working in `schema` (created if missing)
+/// when one is given.
+pub(crate) fn pg_config(url: &str, schema: Option<&str>) -> Result<::postgres::Config, String> {
     let mut config: ::postgres::Config = url.parse().map_err(|e| format!("database url: {e}"))?;
     if let Some(schema) = schema {
         if !schema
@@ -66,13 +79,26 @@ pub(crate) fn pg_pool(
             .map_err(|e| format!("postgres: {e}"))?;
         config.options(&format!("-c search_path={schema}"));
     }
-    r2d2::Pool::builder()
-        .max_size(max_size)
-        .build(r2d2_postgres::PostgresConnectionManager::new(
-            config,
-            ::postgres::NoTls,
-        ))
-        .map_err(|e| format!("postgres: {e}"))
+    Ok(config)
+}
+
+/// The slot row that reserves an extension on a number: no keyed hash of a
+/// phone is all zeros.
+pub(crate) const SLOT_MARKER: [u8; parcel_numbers::HASH_LEN] = [0; parcel_numbers::HASH_LEN];
+
+/// The slot keys a binding takes: both phones, and the extension itself.
+pub(crate) fn slot_hashes(b: &parcel_numbers::Binding) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = vec![&b.a_hash[..], &b.b_hash[..]];
+    if b.ext != 0 {
+        out.push(&SLOT_MARKER[..]);
+    }
+    out
+}
+
+pub(crate) fn parse_hash(bytes: &[u8]) -> Result<parcel_numbers::PhoneHash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError("number_bindings: phone hash of the wrong length".to_owned()))
 }
 
 pub(crate) fn parse_status(s: &str) -> Result<Status, StoreError> {

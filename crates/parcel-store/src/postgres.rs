@@ -5,18 +5,20 @@
 
 use std::collections::HashMap;
 
+use parcel_numbers::Binding;
 use parcel_vault::model::{MaskedView, Party, ShipmentRecord, Status};
 use parcel_vault::store::{
-    AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BreakGlass, InsertOutcome, Principal,
-    QuotaOverride, QuotaWindow, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket,
-    WrappedKey,
+    AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BindOutcome, BindingChange, BindingSink,
+    BreakGlass, InsertOutcome, Principal, PrincipalPhone, QuotaOverride, QuotaWindow,
+    SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
 };
 use postgres::NoTls;
+use postgres::fallible_iterator::FallibleIterator as _;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access, risk};
-use crate::{number_params, parse_masked, parse_party, parse_status};
+use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access, numbers, risk};
+use crate::{SLOT_MARKER, number_params, parse_hash, parse_masked, parse_party, parse_status};
 
 type Manager = PostgresConnectionManager<NoTls>;
 
@@ -31,6 +33,11 @@ const MIGRATION_LOCK: i64 = 0x7061_7263_656c;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool<Manager>,
+    /// For the binding listener's own connection.
+    config: postgres::Config,
+    /// `LISTEN`/`NOTIFY` channel of binding changes (per schema, so test
+    /// schemas on one database do not hear each other).
+    channel: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -44,8 +51,23 @@ impl PgStore {
     /// connection works in that schema (created if missing); tests use it to
     /// stay apart from each other.
     pub fn open(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
-        let pool = crate::pg_pool(url, schema, 16).map_err(StoreError)?;
-        let store = Self { pool };
+        let config = crate::pg_config(url, schema).map_err(StoreError)?;
+        // Connections open as load needs them: several servers (and test
+        // schemas) share the database's connection limit.
+        let pool = Pool::builder()
+            .max_size(16)
+            .min_idle(Some(2))
+            .build(PostgresConnectionManager::new(config.clone(), NoTls))
+            .map_err(err)?;
+        let channel = match schema {
+            Some(s) => format!("parcelguard_numbers_{s}"),
+            None => "parcelguard_numbers".to_owned(),
+        };
+        let store = Self {
+            pool,
+            config,
+            channel,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -1010,6 +1032,384 @@ impl Store for PgStore {
         tx.commit().map_err(err)?;
         Ok(n)
     }
+
+    fn put_pool_numbers(
+        &self,
+        tenant: &str,
+        city: &str,
+        numbers: &[String],
+        at: i64,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(err)?;
+        let sql = number_params(numbers::PUT_POOL);
+        let stmt = tx.prepare(&sql).map_err(err)?;
+        let mut added = 0;
+        for n in numbers {
+            added += tx.execute(&stmt, &[&tenant, n, &city, &at]).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(added as usize)
+    }
+
+    fn pool_numbers(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn.query(numbers::POOL, &[]).map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(err)?,
+                    r.try_get(1).map_err(err)?,
+                    r.try_get(2).map_err(err)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn bind_number(&self, b: &Binding, now: i64) -> Result<BindOutcome, StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(err)?;
+        // Like quota counters, bindings commit without waiting for the WAL
+        // flush: a server crash cannot lose one, a database power failure
+        // can forget the last few (their calls are then refused, never
+        // misrouted).
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(err)?;
+        let ext = i64::from(b.ext);
+        let in_the_way = tx
+            .query(
+                &number_params(numbers::EXPIRED_IN_THE_WAY),
+                &[
+                    &b.tenant,
+                    &now,
+                    &b.waybill_no,
+                    &b.tenant,
+                    &b.number,
+                    &ext,
+                    &&b.a_hash[..],
+                    &&b.b_hash[..],
+                    &&SLOT_MARKER[..],
+                ],
+            )
+            .map_err(err)?;
+        for row in in_the_way {
+            let id: String = row.try_get(0).map_err(err)?;
+            self.end_in(&mut tx, &b.tenant, &id, now, "expired")?;
+        }
+        let n = tx
+            .execute(
+                &number_params(numbers::PUT_BINDING),
+                &[
+                    &b.tenant,
+                    &b.id,
+                    &b.waybill_no,
+                    &b.courier,
+                    &b.city,
+                    &b.number,
+                    &ext,
+                    &&b.a_hash[..],
+                    &&b.b_hash[..],
+                    &b.a_sealed,
+                    &b.b_sealed,
+                    &b.period,
+                    &b.created_at,
+                    &b.window_end,
+                    &b.expires_at,
+                ],
+            )
+            .map_err(err)?;
+        if n == 0 {
+            let live = tx
+                .query_opt(
+                    &number_params(numbers::LIVE_FOR_WAYBILL),
+                    &[&b.tenant, &b.waybill_no],
+                )
+                .map_err(err)?;
+            return match live {
+                Some(r) => Ok(BindOutcome::AlreadyBound(r.try_get(0).map_err(err)?)),
+                None => Ok(BindOutcome::SlotTaken),
+            };
+        }
+        let slot = number_params(numbers::PUT_SLOT);
+        for hash in crate::slot_hashes(b) {
+            if tx
+                .execute(&slot, &[&b.tenant, &b.number, &ext, &hash, &b.id])
+                .map_err(err)?
+                == 0
+            {
+                // Dropping the transaction rolls the binding back.
+                return Ok(BindOutcome::SlotTaken);
+            }
+        }
+        self.notify(&mut tx, &b.tenant, &b.id)?;
+        tx.commit().map_err(err)?;
+        Ok(BindOutcome::Bound)
+    }
+
+    fn end_binding(
+        &self,
+        tenant: &str,
+        id: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(err)?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(err)?;
+        let ended = self.end_in(&mut tx, tenant, id, at, reason)?;
+        tx.commit().map_err(err)?;
+        Ok(ended)
+    }
+
+    fn live_binding(&self, tenant: &str, waybill: &str) -> Result<Option<Binding>, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = number_params(&format!(
+            "{} WHERE tenant = ? AND waybill_no = ? AND ended_at IS NULL",
+            numbers::BINDING
+        ));
+        conn.query_opt(&sql, &[&tenant, &waybill])
+            .map_err(err)?
+            .map(|r| binding_from(&r))
+            .transpose()
+    }
+
+    fn get_binding(&self, tenant: &str, id: &str) -> Result<Option<Binding>, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = number_params(&format!(
+            "{} WHERE tenant = ? AND id = ? AND ended_at IS NULL",
+            numbers::BINDING
+        ));
+        conn.query_opt(&sql, &[&tenant, &id])
+            .map_err(err)?
+            .map(|r| binding_from(&r))
+            .transpose()
+    }
+
+    fn binding_by_slot(
+        &self,
+        tenant: &str,
+        number: &str,
+        ext: u16,
+        phone_hash: &[u8],
+    ) -> Result<Option<Binding>, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = number_params(&format!(
+            "{} WHERE tenant = ? AND ended_at IS NULL AND id = ({})",
+            numbers::BINDING,
+            numbers::SLOT_OWNER
+        ));
+        conn.query_opt(
+            &sql,
+            &[&tenant, &tenant, &number, &i64::from(ext), &phone_hash],
+        )
+        .map_err(err)?
+        .map(|r| binding_from(&r))
+        .transpose()
+    }
+
+    fn live_bindings(&self) -> Result<Vec<Binding>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(&format!("{} WHERE ended_at IS NULL", numbers::BINDING), &[])
+            .map_err(err)?;
+        rows.iter().map(binding_from).collect()
+    }
+
+    fn expired_bindings(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(&number_params(numbers::EXPIRED), &[&now, &(limit as i64)])
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(err)?, r.try_get(1).map_err(err)?)))
+            .collect()
+    }
+
+    fn watch_bindings(&self, sink: BindingSink) -> Result<bool, StoreError> {
+        let config = self.config.clone();
+        let channel = self.channel.clone();
+        // Connect once here so that a bad configuration fails the caller.
+        let first = listen(&config, &channel)?;
+        std::thread::Builder::new()
+            .name("pg-binding-listener".to_owned())
+            .spawn(move || listen_loop(first, &config, &channel, &sink))
+            .map_err(err)?;
+        Ok(true)
+    }
+
+    fn put_principal_phone(
+        &self,
+        tenant: &str,
+        principal: &str,
+        phone: &PrincipalPhone,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            &number_params(numbers::PUT_PHONE),
+            &[
+                &tenant,
+                &principal,
+                &phone.hash,
+                &phone.sealed,
+                &phone.period,
+                &at,
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn principal_phone(
+        &self,
+        tenant: &str,
+        principal: &str,
+    ) -> Result<Option<PrincipalPhone>, StoreError> {
+        let mut conn = self.conn()?;
+        conn.query_opt(&number_params(numbers::PHONE), &[&tenant, &principal])
+            .map_err(err)?
+            .map(|r| {
+                Ok(PrincipalPhone {
+                    hash: r.try_get(0).map_err(err)?,
+                    sealed: r.try_get(1).map_err(err)?,
+                    period: r.try_get(2).map_err(err)?,
+                })
+            })
+            .transpose()
+    }
+
+    fn principal_by_phone(&self, tenant: &str, hash: &[u8]) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn()?;
+        conn.query_opt(&number_params(numbers::BY_PHONE), &[&tenant, &hash])
+            .map_err(err)?
+            .map(|r| r.try_get(0).map_err(err))
+            .transpose()
+    }
+}
+
+impl PgStore {
+    fn notify(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        tenant: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        // Delivered at commit, in commit order, to every listening server.
+        let payload = format!("{tenant}\u{1f}{id}");
+        tx.execute("SELECT pg_notify($1, $2)", &[&self.channel, &payload])
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn end_in(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        tenant: &str,
+        id: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let n = tx
+            .execute(&number_params(numbers::END), &[&at, &reason, &tenant, &id])
+            .map_err(err)?;
+        if n > 0 {
+            tx.execute(&number_params(numbers::FREE_SLOTS), &[&tenant, &id])
+                .map_err(err)?;
+            self.notify(tx, tenant, id)?;
+        }
+        Ok(n > 0)
+    }
+}
+
+fn listen(config: &postgres::Config, channel: &str) -> Result<postgres::Client, StoreError> {
+    let mut client = config.connect(NoTls).map_err(err)?;
+    // The channel name is ours (letters, digits, underscores).
+    client
+        .batch_execute(&format!("LISTEN {channel}"))
+        .map_err(err)?;
+    Ok(client)
+}
+
+/// Hands notifications to `sink` until the process ends; after a lost
+/// connection it reconnects (backing off) and asks for a full resync,
+/// since notifications sent meanwhile are gone.
+fn listen_loop(
+    first: postgres::Client,
+    config: &postgres::Config,
+    channel: &str,
+    sink: &BindingSink,
+) {
+    let mut client = Some(first);
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        let Some(c) = client.as_mut() else {
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+            match listen(config, channel) {
+                Ok(c) => {
+                    client = Some(c);
+                    backoff = std::time::Duration::from_millis(100);
+                    sink(BindingChange::Resync);
+                }
+                Err(e) => tracing::warn!(error = %e, "binding listener: reconnecting"),
+            }
+            continue;
+        };
+        let mut lost = false;
+        {
+            let mut notes = c.notifications();
+            let mut it = notes.timeout_iter(std::time::Duration::from_secs(30));
+            loop {
+                match it.next() {
+                    Ok(Some(n)) => {
+                        if let Some((tenant, id)) = n.payload().split_once('\u{1f}') {
+                            sink(BindingChange::Changed(tenant.to_owned(), id.to_owned()));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "binding listener: connection lost");
+                        lost = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if lost || c.is_closed() {
+            client = None;
+        } else if c.simple_query("SELECT 1").is_err() {
+            // A quiet connection is probed between waits.
+            client = None;
+        }
+    }
+}
+
+fn binding_from(r: &postgres::Row) -> Result<Binding, StoreError> {
+    let g = |e: postgres::Error| err(e);
+    let ext: i64 = r.try_get(6).map_err(g)?;
+    Ok(Binding {
+        tenant: r.try_get(0).map_err(g)?,
+        id: r.try_get(1).map_err(g)?,
+        waybill_no: r.try_get(2).map_err(g)?,
+        courier: r.try_get(3).map_err(g)?,
+        city: r.try_get(4).map_err(g)?,
+        number: r.try_get(5).map_err(g)?,
+        ext: u16::try_from(ext)
+            .map_err(|_| StoreError("number_bindings.ext: out of range".to_owned()))?,
+        a_hash: parse_hash(r.try_get::<_, &[u8]>(7).map_err(g)?)?,
+        b_hash: parse_hash(r.try_get::<_, &[u8]>(8).map_err(g)?)?,
+        a_sealed: r.try_get(9).map_err(g)?,
+        b_sealed: r.try_get(10).map_err(g)?,
+        period: r.try_get(11).map_err(g)?,
+        created_at: r.try_get(12).map_err(g)?,
+        window_end: r.try_get(13).map_err(g)?,
+        expires_at: r.try_get(14).map_err(g)?,
+    })
 }
 
 fn alert_from(r: &postgres::Row) -> Result<AlertRecord, StoreError> {

@@ -178,6 +178,60 @@ CREATE TABLE approval_holds (
 );
 "#,
     ),
+    (
+        5,
+        "privacy numbers (AXB bindings) and employees' contact phones",
+        r#"
+CREATE TABLE number_pool (
+    tenant      TEXT NOT NULL,
+    number      TEXT NOT NULL,
+    city        TEXT NOT NULL,
+    added_at    BIGINT NOT NULL,
+    PRIMARY KEY (tenant, number)
+);
+CREATE TABLE number_bindings (
+    tenant      TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    waybill_no  TEXT NOT NULL,
+    courier     TEXT NOT NULL,
+    city        TEXT NOT NULL,
+    number      TEXT NOT NULL,
+    ext         BIGINT NOT NULL,
+    a_hash      {blob} NOT NULL,
+    b_hash      {blob} NOT NULL,
+    a_sealed    {blob} NOT NULL,
+    b_sealed    {blob} NOT NULL,
+    period      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    window_end  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    ended_at    BIGINT,
+    end_reason  TEXT,
+    PRIMARY KEY (tenant, id)
+);
+CREATE UNIQUE INDEX number_bindings_live_waybill ON number_bindings (tenant, waybill_no) WHERE ended_at IS NULL;
+CREATE INDEX number_bindings_live_expiry ON number_bindings (expires_at) WHERE ended_at IS NULL;
+CREATE TABLE number_slots (
+    tenant      TEXT NOT NULL,
+    number      TEXT NOT NULL,
+    ext         BIGINT NOT NULL,
+    phone_hash  {blob} NOT NULL,
+    binding     TEXT NOT NULL,
+    PRIMARY KEY (tenant, number, ext, phone_hash)
+);
+CREATE INDEX number_slots_binding ON number_slots (tenant, binding);
+CREATE TABLE principal_phones (
+    tenant      TEXT NOT NULL,
+    principal   TEXT NOT NULL,
+    phone_hash  {blob} NOT NULL,
+    sealed      {blob} NOT NULL,
+    period      TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (tenant, principal)
+);
+CREATE INDEX principal_phones_hash ON principal_phones (tenant, phone_hash);
+"#,
+    ),
 ];
 
 /// The SQL of a migration for one backend.
@@ -281,4 +335,33 @@ pub(crate) mod risk {
         "DELETE FROM quota_overrides WHERE tenant = ? AND principal = ? AND reason = ?";
     pub(crate) const LIFT_HOLD: &str =
         "DELETE FROM approval_holds WHERE tenant = ? AND principal = ? AND reason = ?";
+}
+
+/// SQL of the privacy-number tables, with `?` placeholders.
+pub(crate) mod numbers {
+    /// Columns of a binding, in `parcel_numbers::Binding` field order.
+    pub(crate) const BINDING: &str = "SELECT tenant, id, waybill_no, courier, city, number, ext, a_hash, b_hash, a_sealed, b_sealed, \
+        period, created_at, window_end, expires_at FROM number_bindings";
+    pub(crate) const PUT_POOL: &str = "INSERT INTO number_pool (tenant, number, city, added_at) VALUES (?, ?, ?, ?) \
+        ON CONFLICT (tenant, number) DO NOTHING";
+    pub(crate) const POOL: &str =
+        "SELECT tenant, city, number FROM number_pool ORDER BY tenant, city, number";
+    /// Live bindings, past their grace period, that hold one of the slots
+    /// a new binding wants or the new binding's shipment: they are ended
+    /// first, inside the binding's transaction.
+    pub(crate) const EXPIRED_IN_THE_WAY: &str = "SELECT id FROM number_bindings WHERE tenant = ? AND ended_at IS NULL AND expires_at <= ? \
+        AND (waybill_no = ? OR id IN (SELECT binding FROM number_slots WHERE tenant = ? AND number = ? AND ext = ? AND phone_hash IN (?, ?, ?)))";
+    pub(crate) const END: &str = "UPDATE number_bindings SET ended_at = ?, end_reason = ? WHERE tenant = ? AND id = ? AND ended_at IS NULL";
+    pub(crate) const FREE_SLOTS: &str = "DELETE FROM number_slots WHERE tenant = ? AND binding = ?";
+    pub(crate) const PUT_BINDING: &str = "INSERT INTO number_bindings (tenant, id, waybill_no, courier, city, number, ext, a_hash, b_hash, \
+        a_sealed, b_sealed, period, created_at, window_end, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+    pub(crate) const PUT_SLOT: &str = "INSERT INTO number_slots (tenant, number, ext, phone_hash, binding) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+    pub(crate) const LIVE_FOR_WAYBILL: &str =
+        "SELECT id FROM number_bindings WHERE tenant = ? AND waybill_no = ? AND ended_at IS NULL";
+    pub(crate) const EXPIRED: &str = "SELECT tenant, id FROM number_bindings WHERE ended_at IS NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?";
+    pub(crate) const SLOT_OWNER: &str = "SELECT binding FROM number_slots WHERE tenant = ? AND number = ? AND ext = ? AND phone_hash = ?";
+    pub(crate) const PUT_PHONE: &str = "INSERT INTO principal_phones (tenant, principal, phone_hash, sealed, period, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
+        ON CONFLICT (tenant, principal) DO UPDATE SET phone_hash = excluded.phone_hash, sealed = excluded.sealed, period = excluded.period, updated_at = excluded.updated_at";
+    pub(crate) const PHONE: &str = "SELECT phone_hash, sealed, period FROM principal_phones WHERE tenant = ? AND principal = ?";
+    pub(crate) const BY_PHONE: &str = "SELECT principal FROM principal_phones WHERE tenant = ? AND phone_hash = ? ORDER BY principal LIMIT 1";
 }

@@ -4,18 +4,19 @@
 
 use std::path::Path;
 
+use parcel_numbers::Binding;
 use parcel_vault::model::{Party, ShipmentRecord, Status};
 use parcel_vault::store::{
-    AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BreakGlass, InsertOutcome, Principal,
-    QuotaOverride, QuotaWindow, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket,
-    WrappedKey,
+    AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BindOutcome, BindingSink, BreakGlass,
+    InsertOutcome, Principal, PrincipalPhone, QuotaOverride, QuotaWindow, SealedShipment, Store,
+    StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
 };
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{OptionalExtension as _, params};
 
-use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access, risk};
-use crate::{parse_masked, parse_party, parse_status};
+use crate::schema::{self, RECORD_COLUMNS, SLOT_COLUMNS, access, numbers, risk};
+use crate::{SLOT_MARKER, parse_hash, parse_masked, parse_party, parse_status};
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("sqlite: {e}"))
@@ -998,6 +999,328 @@ impl Store for SqliteStore {
         tx.commit().map_err(err)?;
         Ok(n as u64)
     }
+
+    fn put_pool_numbers(
+        &self,
+        tenant: &str,
+        city: &str,
+        numbers: &[String],
+        at: i64,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(err)?;
+        let mut added = 0;
+        {
+            let mut stmt = tx.prepare_cached(numbers::PUT_POOL).map_err(err)?;
+            for n in numbers {
+                added += stmt.execute(params![tenant, n, city, at]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(added)
+    }
+
+    fn pool_numbers(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare_cached(numbers::POOL).map_err(err)?;
+        let rows = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn bind_number(&self, b: &Binding, now: i64) -> Result<BindOutcome, StoreError> {
+        self.number_write(|tx| {
+            let ext = i64::from(b.ext);
+            let in_the_way: Vec<String> = {
+                let mut q = tx
+                    .prepare_cached(numbers::EXPIRED_IN_THE_WAY)
+                    .map_err(err)?;
+                let rows = q
+                    .query_map(
+                        params![
+                            b.tenant,
+                            now,
+                            b.waybill_no,
+                            b.tenant,
+                            b.number,
+                            ext,
+                            &b.a_hash[..],
+                            &b.b_hash[..],
+                            &SLOT_MARKER[..]
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(err)?;
+                rows.collect::<Result<_, _>>().map_err(err)?
+            };
+            for id in &in_the_way {
+                end_in(tx, &b.tenant, id, now, "expired")?;
+            }
+            let n = tx
+                .prepare_cached(numbers::PUT_BINDING)
+                .and_then(|mut q| {
+                    q.execute(params![
+                        b.tenant,
+                        b.id,
+                        b.waybill_no,
+                        b.courier,
+                        b.city,
+                        b.number,
+                        ext,
+                        &b.a_hash[..],
+                        &b.b_hash[..],
+                        b.a_sealed,
+                        b.b_sealed,
+                        b.period,
+                        b.created_at,
+                        b.window_end,
+                        b.expires_at
+                    ])
+                })
+                .map_err(err)?;
+            if n == 0 {
+                let live: Option<String> = tx
+                    .query_row(
+                        numbers::LIVE_FOR_WAYBILL,
+                        params![b.tenant, b.waybill_no],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(err)?;
+                return Ok((
+                    false,
+                    live.map_or(BindOutcome::SlotTaken, BindOutcome::AlreadyBound),
+                ));
+            }
+            let mut slot = tx.prepare_cached(numbers::PUT_SLOT).map_err(err)?;
+            for hash in crate::slot_hashes(b) {
+                if slot
+                    .execute(params![b.tenant, b.number, ext, hash, b.id])
+                    .map_err(err)?
+                    == 0
+                {
+                    return Ok((false, BindOutcome::SlotTaken));
+                }
+            }
+            Ok((true, BindOutcome::Bound))
+        })
+    }
+
+    fn end_binding(
+        &self,
+        tenant: &str,
+        id: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.number_write(|tx| {
+            let ended = end_in(tx, tenant, id, at, reason)?;
+            Ok((ended, ended))
+        })
+    }
+
+    fn live_binding(&self, tenant: &str, waybill: &str) -> Result<Option<Binding>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            &format!(
+                "{} WHERE tenant = ? AND waybill_no = ? AND ended_at IS NULL",
+                numbers::BINDING
+            ),
+            params![tenant, waybill],
+            binding_from,
+        )
+        .optional()
+        .map_err(err)
+    }
+
+    fn get_binding(&self, tenant: &str, id: &str) -> Result<Option<Binding>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            &format!(
+                "{} WHERE tenant = ? AND id = ? AND ended_at IS NULL",
+                numbers::BINDING
+            ),
+            params![tenant, id],
+            binding_from,
+        )
+        .optional()
+        .map_err(err)
+    }
+
+    fn binding_by_slot(
+        &self,
+        tenant: &str,
+        number: &str,
+        ext: u16,
+        phone_hash: &[u8],
+    ) -> Result<Option<Binding>, StoreError> {
+        let conn = self.conn()?;
+        let id: Option<String> = conn
+            .query_row(
+                numbers::SLOT_OWNER,
+                params![tenant, number, i64::from(ext), phone_hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        drop(conn);
+        match id {
+            Some(id) => self.get_binding(tenant, &id),
+            None => Ok(None),
+        }
+    }
+
+    fn live_bindings(&self) -> Result<Vec<Binding>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn
+            .prepare(&format!("{} WHERE ended_at IS NULL", numbers::BINDING))
+            .map_err(err)?;
+        let rows = q.query_map([], binding_from).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn expired_bindings(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn()?;
+        let mut q = conn.prepare_cached(numbers::EXPIRED).map_err(err)?;
+        let rows = q
+            .query_map(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn watch_bindings(&self, _sink: BindingSink) -> Result<bool, StoreError> {
+        // One SQLite file serves one server process: its own changes are
+        // all there is.
+        Ok(false)
+    }
+
+    fn put_principal_phone(
+        &self,
+        tenant: &str,
+        principal: &str,
+        phone: &PrincipalPhone,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            numbers::PUT_PHONE,
+            params![
+                tenant,
+                principal,
+                phone.hash,
+                phone.sealed,
+                phone.period,
+                at
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn principal_phone(
+        &self,
+        tenant: &str,
+        principal: &str,
+    ) -> Result<Option<PrincipalPhone>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(numbers::PHONE, params![tenant, principal], |r| {
+            Ok(PrincipalPhone {
+                hash: r.get(0)?,
+                sealed: r.get(1)?,
+                period: r.get(2)?,
+            })
+        })
+        .optional()
+        .map_err(err)
+    }
+
+    fn principal_by_phone(&self, tenant: &str, hash: &[u8]) -> Result<Option<String>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(numbers::BY_PHONE, params![tenant, hash], |r| r.get(0))
+            .optional()
+            .map_err(err)
+    }
+}
+
+impl SqliteStore {
+    /// Runs one binding write: serialised in this process like quota
+    /// writes, and committed without waiting for the disk (WAL keeps it
+    /// consistent and a process crash cannot lose it). `f` says whether to
+    /// commit.
+    fn number_write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(bool, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let _turn = self
+            .quota_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut conn = self.conn()?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(err)?;
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(err)?;
+            let (commit, out) = f(&tx)?;
+            if commit {
+                tx.commit().map_err(err)?;
+            }
+            Ok(out)
+        })();
+        conn.execute_batch("PRAGMA synchronous = FULL")
+            .map_err(err)?;
+        result
+    }
+}
+
+fn end_in(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &str,
+    id: &str,
+    at: i64,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached(numbers::END)
+        .and_then(|mut q| q.execute(params![at, reason, tenant, id]))
+        .map_err(err)?;
+    if n > 0 {
+        tx.prepare_cached(numbers::FREE_SLOTS)
+            .and_then(|mut q| q.execute(params![tenant, id]))
+            .map_err(err)?;
+    }
+    Ok(n > 0)
+}
+
+fn binding_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Binding> {
+    let conv = |e: StoreError| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    };
+    let ext: i64 = r.get(6)?;
+    Ok(Binding {
+        tenant: r.get(0)?,
+        id: r.get(1)?,
+        waybill_no: r.get(2)?,
+        courier: r.get(3)?,
+        city: r.get(4)?,
+        number: r.get(5)?,
+        ext: u16::try_from(ext)
+            .map_err(|_| conv(StoreError("number_bindings.ext: out of range".to_owned())))?,
+        a_hash: parse_hash(&r.get::<_, Vec<u8>>(7)?).map_err(conv)?,
+        b_hash: parse_hash(&r.get::<_, Vec<u8>>(8)?).map_err(conv)?,
+        a_sealed: r.get(9)?,
+        b_sealed: r.get(10)?,
+        period: r.get(11)?,
+        created_at: r.get(12)?,
+        window_end: r.get(13)?,
+        expires_at: r.get(14)?,
+    })
 }
 
 fn alert_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {

@@ -116,6 +116,75 @@ impl FieldCipher {
     }
 }
 
+fn labeled_aad(tenant: &str, label: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(32 + tenant.len() + label.len());
+    aad.extend_from_slice(b"parcelguard/labeled/v1\0");
+    for part in [tenant, label] {
+        aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        aad.extend_from_slice(part.as_bytes());
+    }
+    aad
+}
+
+impl FieldCipher {
+    /// Seals a value that is not a shipment field (a binding's phone, an
+    /// employee's phone) under `label`, which it can only be opened with.
+    pub fn seal_labeled(
+        &self,
+        tenant: &str,
+        label: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = labeled_aad(tenant, label);
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| VaultError::Tampered {
+                what: label.to_owned(),
+            })?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens what [`FieldCipher::seal_labeled`] sealed under `label`.
+    pub fn open_labeled(
+        &self,
+        tenant: &str,
+        label: &str,
+        blob: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let tampered = || VaultError::Tampered {
+            what: label.to_owned(),
+        };
+        if blob.len() < 1 + NONCE_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
+            return Err(tampered());
+        }
+        let (nonce, sealed) = blob[1..].split_at(NONCE_LEN);
+        let aad = labeled_aad(tenant, label);
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| tampered())
+    }
+}
+
 /// What a blind index is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlindKind {

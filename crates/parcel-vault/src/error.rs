@@ -67,6 +67,13 @@ pub enum VaultError {
     /// The storage backend failed.
     #[error("storage: {0}")]
     Store(String),
+    /// A privacy number cannot be bound (`pool_exhausted`,
+    /// `no_courier_phone`, `not_out_for_delivery`, …).
+    #[error("privacy number: {reason}")]
+    Numbers {
+        /// Reason code.
+        reason: &'static str,
+    },
     /// The transparency log could not record the action, so it was not done
     /// (or, for reads, its result is withheld).
     #[error("transparency log: {0}")]

@@ -19,6 +19,7 @@ pub mod crypto;
 mod error;
 pub mod mask;
 pub mod model;
+pub mod numbers;
 pub mod reveal;
 pub mod store;
 mod vault;

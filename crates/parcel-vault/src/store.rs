@@ -304,6 +304,42 @@ pub struct QuotaOverride {
     pub reason: String,
 }
 
+/// What [`Store::bind_number`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindOutcome {
+    /// The binding is stored (and its slots taken).
+    Bound,
+    /// One of its slots is held by a live binding: try another number or
+    /// extension.
+    SlotTaken,
+    /// The shipment already has a live binding (its id).
+    AlreadyBound(String),
+}
+
+/// An employee's contact phone, sealed, with its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalPhone {
+    /// Keyed hash of the normalised phone (the tenant's blind index).
+    pub hash: Vec<u8>,
+    /// The phone, sealed under the period's data key.
+    pub sealed: Vec<u8>,
+    /// The data-key period.
+    pub period: String,
+}
+
+/// A change to bindings another process made, as a notification names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingChange {
+    /// Binding `(tenant, id)` was created or ended: re-read it.
+    Changed(String, String),
+    /// Notifications may have been missed (the listener reconnected):
+    /// reload every live binding.
+    Resync,
+}
+
+/// Receives [`BindingChange`]s from [`Store::watch_bindings`].
+pub type BindingSink = Box<dyn Fn(BindingChange) + Send + Sync>;
+
 /// A batch of inserts in one transaction. Dropping it without
 /// [`StoreTx::commit`] rolls everything back.
 pub trait StoreTx {
@@ -511,4 +547,81 @@ pub trait Store: Send + Sync + fmt::Debug {
         principal: &str,
         reason: &str,
     ) -> Result<u64, StoreError>;
+
+    /// Adds virtual numbers to a tenant's pool for `city`; numbers already
+    /// in the pool are left as they are. Returns how many were added.
+    fn put_pool_numbers(
+        &self,
+        tenant: &str,
+        city: &str,
+        numbers: &[String],
+        at: i64,
+    ) -> Result<usize, StoreError>;
+    /// Every pool number: `(tenant, city, number)`.
+    fn pool_numbers(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// Stores a binding and takes its slots (A's and B's phone on its
+    /// number and extension, plus the extension itself when it has one),
+    /// all or nothing. Live bindings past their grace period that hold a
+    /// wanted slot, or the same shipment, are ended (`expired`) first in
+    /// the same transaction. Safe with several processes on one database.
+    fn bind_number(
+        &self,
+        binding: &parcel_numbers::Binding,
+        now: i64,
+    ) -> Result<BindOutcome, StoreError>;
+    /// Ends a live binding and frees its slots; returns whether this call
+    /// ended it.
+    fn end_binding(
+        &self,
+        tenant: &str,
+        id: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+    /// The shipment's live binding.
+    fn live_binding(
+        &self,
+        tenant: &str,
+        waybill: &str,
+    ) -> Result<Option<parcel_numbers::Binding>, StoreError>;
+    /// A binding by id, if it is live.
+    fn get_binding(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<parcel_numbers::Binding>, StoreError>;
+    /// The live binding holding slot `(number, ext, phone hash)`.
+    fn binding_by_slot(
+        &self,
+        tenant: &str,
+        number: &str,
+        ext: u16,
+        phone_hash: &[u8],
+    ) -> Result<Option<parcel_numbers::Binding>, StoreError>;
+    /// Every live binding.
+    fn live_bindings(&self) -> Result<Vec<parcel_numbers::Binding>, StoreError>;
+    /// Up to `limit` `(tenant, id)` of live bindings whose grace period
+    /// ended at or before `now`.
+    fn expired_bindings(&self, now: i64, limit: usize)
+    -> Result<Vec<(String, String)>, StoreError>;
+    /// Calls `sink` with other processes' binding changes from a thread of
+    /// its own, for as long as the store lives; `false` when the backend
+    /// serves one process only and has nothing to watch (SQLite).
+    fn watch_bindings(&self, sink: BindingSink) -> Result<bool, StoreError>;
+    /// Sets an employee's contact phone.
+    fn put_principal_phone(
+        &self,
+        tenant: &str,
+        principal: &str,
+        phone: &PrincipalPhone,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    /// An employee's contact phone.
+    fn principal_phone(
+        &self,
+        tenant: &str,
+        principal: &str,
+    ) -> Result<Option<PrincipalPhone>, StoreError>;
+    /// The employee whose contact phone has this keyed hash.
+    fn principal_by_phone(&self, tenant: &str, hash: &[u8]) -> Result<Option<String>, StoreError>;
 }

@@ -232,7 +232,7 @@ impl Vault {
         &self.options.mask
     }
 
-    fn blind_indexer(&self, tenant: &str) -> Result<Arc<BlindIndexer>, VaultError> {
+    pub(crate) fn blind_indexer(&self, tenant: &str) -> Result<Arc<BlindIndexer>, VaultError> {
         let mut map = self.blind.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(b) = map.get(tenant) {
             return Ok(b.clone());
@@ -251,7 +251,7 @@ impl Vault {
     }
 
     /// The cipher for a tenant's period, creating its data key if `create`.
-    fn cipher(
+    pub(crate) fn cipher(
         &self,
         tenant: &str,
         period: &str,
@@ -530,7 +530,8 @@ impl Vault {
     }
 
     /// Decrypts one field. Only the reveal path (which checks policy and logs
-    /// first) and tests call this.
+    /// first), the number broker (which reseals the recipient's phone for
+    /// a binding it has logged, without letting it out) and tests call this.
     pub fn decrypt_field(
         &self,
         tenant: &str,
