@@ -50,6 +50,44 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[risk]`: live insider-risk detection in `serve`, and its responses.
     pub risk: RiskConfig,
+    /// `[numbers]`: privacy numbers (AXB binding) in `serve`.
+    pub numbers: NumbersConfig,
+}
+
+/// `[numbers]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NumbersConfig {
+    /// Bind a privacy number when a shipment goes out for delivery, and
+    /// serve the number endpoints. Default true (a tenant without a pool
+    /// simply gets no numbers). Env: `PARCELGUARD_NUMBERS_ENABLED`.
+    pub enabled: bool,
+    /// Seconds after the delivery window during which the recipient can
+    /// still call the courier back. Default 7200.
+    /// Env: `PARCELGUARD_NUMBERS_GRACE_SECS`.
+    pub grace_secs: u64,
+    /// Delivery window assumed for a shipment without one. Default 28800.
+    /// Env: `PARCELGUARD_NUMBERS_DEFAULT_WINDOW_SECS`.
+    pub default_window_secs: u64,
+    /// Fall back to X plus a 4-digit extension when no pool number is
+    /// free for a pair. Default true. Env: `PARCELGUARD_NUMBERS_EXTENSIONS`.
+    pub extensions: bool,
+    /// Ids of the service accounts that are telephony switches: only they
+    /// may route calls and post call records. Default none.
+    /// Env: `PARCELGUARD_NUMBERS_SWITCH`, comma-separated.
+    pub switch: Vec<String>,
+}
+
+impl Default for NumbersConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            grace_secs: 7200,
+            default_window_secs: 8 * 3600,
+            extensions: true,
+            switch: Vec::new(),
+        }
+    }
 }
 
 /// `[risk]` section. Responses name the least severity (`low`, `medium`,
@@ -437,6 +475,7 @@ impl Default for Config {
             reveal: RevealConfig::default(),
             auth: AuthConfig::default(),
             risk: RiskConfig::default(),
+            numbers: NumbersConfig::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod access;
 pub mod auth;
 pub mod console;
 pub mod metrics;
+pub mod numbers;
 pub mod oidc;
 mod openapi;
 pub mod ratelimit;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Per-caller request rate limit, if any.
     pub rate_limit: Option<ratelimit::RateLimit>,
+    /// The privacy-number broker, when enabled.
+    pub numbers: Option<Arc<numbers::Numbers>>,
 }
 
 impl AppState {
@@ -75,7 +78,20 @@ impl AppState {
             activity: console::Activity::default(),
             metrics: Arc::new(metrics::Metrics::default()),
             rate_limit: None,
+            numbers: None,
         }
+    }
+
+    /// Serves privacy numbers through `broker`; `switch` names the service
+    /// accounts that are telephony switches.
+    #[must_use]
+    pub fn with_numbers(
+        mut self,
+        broker: Arc<parcel_vault::numbers::Broker>,
+        switch: Vec<String>,
+    ) -> Self {
+        self.numbers = Some(Arc::new(numbers::Numbers { broker, switch }));
+        self
     }
 
     /// Limits each caller to `per_sec` requests a second (`burst` at once);
@@ -272,6 +288,12 @@ fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .routes(routes!(risk::resolve))
         .routes(routes!(risk::reidentify))
         .routes(routes!(console::alert_timeline))
+        .routes(routes!(numbers::add_pool, numbers::get_pool))
+        .routes(routes!(numbers::set_phone))
+        .routes(routes!(numbers::bind))
+        .routes(routes!(numbers::get_binding, numbers::unbind))
+        .routes(routes!(numbers::route))
+        .routes(routes!(numbers::record_call))
         .routes(routes!(tlog::vkey))
         .routes(routes!(tlog::checkpoint))
 }
@@ -577,13 +599,26 @@ async fn update(
     let p = principal(&state, &headers, Action::Update).await?;
     let patch: ShipmentPatch = parse_json(&body)?;
     let vault = state.vault.clone();
-    let record = blocking(move || {
-        vault
-            .update(&p.tenant, &waybill, &patch, now())
-            .map_err(ApiError::from)
+    let numbers = state.numbers.clone();
+    let (record, binding) = blocking(move || {
+        let at = now();
+        let record = vault
+            .update(&p.tenant, &waybill, &patch, at)
+            .map_err(ApiError::from)?;
+        let binding = match (&numbers, patch.status) {
+            (Some(n), Some(status)) => {
+                numbers::follow_status(n, &p.tenant, &waybill, status, &p.id, at)
+            }
+            _ => json!({}),
+        };
+        Ok((record, binding))
     })
     .await?;
-    Ok(Json(json!({"shipment": ShipmentView::from(&record)})).into_response())
+    let mut body = json!({"shipment": ShipmentView::from(&record)});
+    if let (Some(obj), serde_json::Value::Object(extra)) = (body.as_object_mut(), binding) {
+        obj.extend(extra);
+    }
+    Ok(Json(body).into_response())
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

@@ -33,6 +33,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         (name = "reveal", description = "Purpose-bound reveal, tickets and break-glass"),
         (name = "admin", description = "Principals, API keys and policies"),
         (name = "alerts", description = "Insider-risk alerts"),
+        (name = "numbers", description = "Privacy numbers (AXB): pool, bindings, call routing and call records"),
         (name = "console", description = "The console's read-only figures"),
         (name = "log", description = "The transparency log's public read paths (C2SP tlog-tiles)"),
         (name = "ops", description = "Health, readiness and metrics"),

@@ -104,6 +104,7 @@ pub(crate) fn from_vault(e: VaultError) -> ApiError {
             Some("status"),
         ),
         VaultError::Erased { .. } => ApiError::new(StatusCode::GONE, "erased", &msg, None),
+        VaultError::Numbers { reason } => ApiError::new(StatusCode::CONFLICT, reason, &msg, None),
         VaultError::BadToken => {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_token", &msg, Some("token"))
         }

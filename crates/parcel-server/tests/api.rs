@@ -104,7 +104,14 @@ fn setup_full(
     let vault = Arc::new(vault);
     let mut access = parcel_server::access::Access::builtin().unwrap();
     access.options = options;
-    let mut state = AppState::new(vault.clone(), access).with_metrics_for(vec!["acme".to_owned()]);
+    let broker = parcel_vault::numbers::Broker::start(
+        vault.clone(),
+        parcel_vault::numbers::NumberOptions::default(),
+    )
+    .unwrap();
+    let mut state = AppState::new(vault.clone(), access)
+        .with_metrics_for(vec!["acme".to_owned()])
+        .with_numbers(broker, vec!["S1".to_owned()]);
     if let Some(settings) = risk {
         state = state.with_risk(settings).unwrap();
     }
@@ -1658,6 +1665,14 @@ async fn openapi_document_covers_every_route_and_errors_share_one_envelope() {
         ("/v1/alerts/{id}/resolve", "post"),
         ("/v1/alerts/{id}/reidentify", "post"),
         ("/v1/alerts/{id}/timeline", "get"),
+        ("/v1/numbers/pool", "post"),
+        ("/v1/numbers/pool", "get"),
+        ("/v1/principals/{id}/phone", "put"),
+        ("/v1/numbers/bindings", "post"),
+        ("/v1/numbers/bindings/{waybill_no}", "get"),
+        ("/v1/numbers/bindings/{waybill_no}", "delete"),
+        ("/v1/numbers/route", "get"),
+        ("/v1/numbers/calls", "post"),
         ("/log/vkey", "get"),
         ("/log/checkpoint", "get"),
     ] {
@@ -1674,7 +1689,7 @@ async fn openapi_document_covers_every_route_and_errors_share_one_envelope() {
     }
     let counted: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
-        counted, 34,
+        counted, 42,
         "an operation is documented that this test does not know"
     );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
@@ -1733,4 +1748,234 @@ async fn callers_over_their_rate_get_429_and_others_do_not() {
     // Another credential has its own budget.
     let (s, _, _) = api.call(Some("A1"), "GET", "/v1/me", None).await;
     assert_eq!(s, StatusCode::OK);
+}
+
+/// The privacy-number endpoints end to end: pool and contact phone by an
+/// admin, a binding made by the lifecycle, the switch routing both ways
+/// (and nobody else), call records, and the unbind on delivery. No
+/// response but the switch's route answer holds a real number.
+#[tokio::test(flavor = "current_thread")]
+async fn privacy_numbers_over_http() {
+    let api = setup();
+    let (s, body, text) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/numbers/pool",
+            Some(json!({"city": "北京市", "numbers": ["17100000001", "17100000002"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["added"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{text}"
+    );
+    let (s, body, _) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/numbers/pool",
+            Some(json!({"city": "北京市", "numbers": ["17100000003", "12345"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "numbers[1]");
+    let (s, _, _) = api
+        .call(
+            Some("E1"),
+            "POST",
+            "/v1/numbers/pool",
+            Some(json!({"city": "北京市", "numbers": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body, _) = api.call(Some("AU1"), "GET", "/v1/numbers/pool", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["cities"][0]["numbers"].as_array().unwrap().len(), 2);
+
+    for (who, phone) in [("E1", "13700000001"), ("E2", "13700000002")] {
+        let (s, _, text) = api
+            .call(
+                Some("A1"),
+                "PUT",
+                &format!("/v1/principals/{who}/phone"),
+                Some(json!({"phone": phone})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{text}");
+    }
+    let (s, _, _) = api
+        .call(
+            Some("A1"),
+            "PUT",
+            "/v1/principals/NOPE/phone",
+            Some(json!({"phone": "13700000009"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = api
+        .call(
+            Some("E1"),
+            "PUT",
+            "/v1/principals/E1/phone",
+            Some(json!({"phone": "13700000009"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Out for delivery: bound by the lifecycle.
+    let waybill = "SF9000000000001";
+    dispatched(&api, waybill).await;
+    let (s, body, text) = api
+        .call(
+            Some("E1"),
+            "GET",
+            &format!("/v1/numbers/bindings/{waybill}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_no_plaintext(&text);
+    assert!(!text.contains("13700000001"), "{text}");
+    let x = body["number"].as_str().unwrap().to_owned();
+    assert!(x == "17100000001" || x == "17100000002");
+    assert_eq!(body["courier"], "E1");
+    assert!(body["ext"].is_null());
+
+    let route = |caller: &str, who: &'static str| {
+        let uri = format!("/v1/numbers/route?caller={caller}&called={x}");
+        let api = &api;
+        async move { api.call(Some(who), "GET", &uri, None).await }
+    };
+    // The recipient's phone in `dispatched` shipments is 13987654321.
+    let (s, body, text) = route("13987654321", "S1").await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(body["connect_to"], "13700000001");
+    assert_eq!(body["caller_side"], "recipient");
+    assert_eq!(body["waybill_no"], waybill);
+    let (s, body, _) = route("13700000001", "S1").await;
+    assert_eq!(
+        (s, body["connect_to"].as_str()),
+        (StatusCode::OK, Some("13987654321"))
+    );
+    let (s, body, _) = route("13700000002", "S1").await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("unknown_caller"))
+    );
+    // Only the switch routes: not an admin, not the courier.
+    for who in ["A1", "E1"] {
+        let (s, _, text) = route("13987654321", who).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{who}");
+        assert!(!text.contains("13700000001"));
+    }
+    let (s, _, _) = route("12", "S1").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Call records: the courier's call, and courier E2 dialling a number
+    // of a parcel E1 carries.
+    let call = |caller: &str, outcome: &str| json!({"called": x, "caller": caller, "started_at": "2026-11-10T09:00:00Z", "duration_secs": 30, "outcome": outcome});
+    let (s, body, text) = api
+        .call(
+            Some("S1"),
+            "POST",
+            "/v1/numbers/calls",
+            Some(call("13700000001", "answered")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{text}");
+    assert_eq!(body["caller_side"], "courier");
+    let entry = entry(&api, body["log_index"].as_u64().unwrap());
+    assert_eq!(entry.action, "call");
+    assert_eq!(entry.waybill.as_deref(), Some(waybill));
+    let encoded = String::from_utf8(entry.encode().unwrap()).unwrap();
+    assert!(
+        !encoded.contains("13700000001") && !encoded.contains("13987654321"),
+        "{encoded}"
+    );
+    let (s, body, _) = api
+        .call(
+            Some("S1"),
+            "POST",
+            "/v1/numbers/calls",
+            Some(call("13700000002", "refused")),
+        )
+        .await;
+    assert_eq!(
+        (s, body["caller_side"].as_str()),
+        (StatusCode::CREATED, Some("unknown"))
+    );
+    let (s, _, _) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/numbers/calls",
+            Some(call("13700000001", "answered")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body, _) = api
+        .call(
+            Some("S1"),
+            "POST",
+            "/v1/numbers/calls",
+            Some(call("13700000001", "lost")),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("outcome"))
+    );
+
+    // Binding by hand is idempotent.
+    let (s, body, _) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/numbers/bindings",
+            Some(json!({"waybill_no": waybill})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["existing"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+
+    // Delivered: unbound, calls refused.
+    let (s, body, text) = api
+        .call(
+            Some("A1"),
+            "PATCH",
+            &format!("/v1/shipments/{waybill}"),
+            Some(json!({"status": "delivered"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(body["shipment"]["status"], "delivered");
+    let (s, _, _) = api
+        .call(
+            Some("E1"),
+            "GET",
+            &format!("/v1/numbers/bindings/{waybill}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body, _) = route("13987654321", "S1").await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("unknown_caller"))
+    );
+    let (s, body, _) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/numbers/bindings",
+            Some(json!({"waybill_no": waybill})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_out_for_delivery"))
+    );
 }

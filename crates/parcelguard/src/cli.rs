@@ -73,6 +73,10 @@ pub(crate) enum Command {
     /// Reveal policies (Cedar): validate a directory, run test cases.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Privacy numbers (AXB): load a pool, set employees' contact phones,
+    /// list live bindings.
+    #[command(subcommand)]
+    Numbers(NumbersCommand),
     /// Run a witness that cosigns a log's checkpoints (C2SP tlog-witness).
     ///
     /// Run it in the witness operator's own data directory (after
@@ -286,6 +290,26 @@ pub(crate) enum PolicyCommand {
     },
     /// Print the Cedar schema the policies are validated against.
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NumbersCommand {
+    /// Add virtual numbers from FILE (one `city,number` per line, `#`
+    /// comments, optional header) to the tenant's pool. A malformed line
+    /// is reported with its line number and nothing is added.
+    LoadPool {
+        /// The pool file.
+        file: PathBuf,
+    },
+    /// Set an employee's contact phone (the courier's side of their
+    /// bindings), read from stdin so that it stays out of shell history.
+    SetPhone {
+        /// The employee's principal id.
+        principal: String,
+    },
+    /// List the pool (numbers per city) and the live bindings (virtual
+    /// numbers and times, never a real phone).
+    List,
 }
 
 #[derive(Debug, Subcommand)]

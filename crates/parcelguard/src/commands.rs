@@ -47,6 +47,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(cmd) => crate::vault_cmds::keys(&config, cmd),
         Command::Log(cmd) => crate::log_cmds::log(&config, cmd),
         Command::Policy(cmd) => crate::access_cmds::policy(cmd),
+        Command::Numbers(cmd) => crate::numbers_cmds::numbers(&config, cmd),
         Command::Witness(args) => crate::log_cmds::witness(&config, args),
         Command::Watch(args) => crate::risk_cmds::watch(args),
     }

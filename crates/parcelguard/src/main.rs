@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod demo;
 mod log_cmds;
+mod numbers_cmds;
 mod risk_cmds;
 mod vault_cmds;
 

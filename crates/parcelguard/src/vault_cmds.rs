@@ -18,7 +18,7 @@ use parcel_vault::{Vault, VaultOptions};
 
 use crate::cli::{ImportArgs, KeysCommand, ServeArgs};
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -275,6 +275,17 @@ pub(crate) fn serve_at(
             .with_risk(crate::risk_cmds::settings(config)?)
             .context("starting the insider-risk monitor")?;
     }
+    let broker = if config.numbers.enabled {
+        let broker = parcel_vault::numbers::Broker::start(
+            vault.clone(),
+            crate::numbers_cmds::options(config),
+        )
+        .context("starting the privacy-number broker")?;
+        state = state.with_numbers(broker.clone(), config.numbers.switch.clone());
+        Some(broker)
+    } else {
+        None
+    };
     let risk = state.risk.clone();
     let access = state.access.clone();
     let rate_limit = state.rate_limit.clone();
@@ -305,6 +316,9 @@ pub(crate) fn serve_at(
                         limit.shrink();
                     }
                 });
+            }
+            if let Some(b) = broker {
+                tokio::spawn(crate::numbers_cmds::expiry_loop(b));
             }
             Some(tokio::spawn(retention_loop(retention_vault)))
         },
