@@ -8,6 +8,7 @@
 mod api_fuzz;
 mod bench;
 mod bench_log;
+mod bench_numbers;
 mod bench_reveal;
 mod bench_vault;
 mod browser;
@@ -37,6 +38,9 @@ enum Task {
     /// Transparency-log appends (group commit vs one commit per entry),
     /// checkpoint latency and full verification; prints a Markdown table.
     BenchLog(bench_log::Args),
+    /// Privacy numbers: bind/unbind operations and route look-ups per
+    /// second on SQLite and PostgreSQL; prints a Markdown table.
+    BenchNumbers(bench_numbers::Args),
     /// Policy decisions and end-to-end reveals over HTTP against the masked
     /// GET of the same server; prints a Markdown table.
     BenchReveal(bench_reveal::Args),
@@ -89,6 +93,7 @@ fn main() -> Result<()> {
         Task::BenchScan(args) => bench::run(&args),
         Task::BenchVault(args) => bench_vault::run(&args),
         Task::BenchLog(args) => bench_log::run(&args),
+        Task::BenchNumbers(args) => bench_numbers::run(&args),
         Task::BenchReveal(args) => bench_reveal::run(&args),
         Task::RiskEval(args) => risk_eval::run(&args),
         Task::BrowserTest(args) => browser::run(&args),

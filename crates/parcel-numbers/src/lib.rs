@@ -200,8 +200,15 @@ struct NumberEntry {
 #[derive(Debug, Default)]
 struct Index {
     numbers: HashMap<String, HashMap<String, NumberEntry>>,
+    /// `(tenant, city)` → its numbers, in the order they were added.
+    cities: HashMap<(String, String), Vec<String>>,
     by_id: HashMap<(String, String), Arc<Binding>>,
 }
+
+/// How many numbers [`Router::candidates`] weighs per bind: the least
+/// loaded of a few spread over the pool balances load almost as well as
+/// the least loaded of all, at a cost that does not grow with the pool.
+pub const SAMPLE: usize = 16;
 
 impl Index {
     fn remove(&mut self, tenant: &str, id: &str) -> Option<Arc<Binding>> {
@@ -253,10 +260,9 @@ impl Index {
             .entry(b.tenant.clone())
             .or_default()
             .entry(b.number.clone())
-            .or_insert_with(|| NumberEntry {
-                city: b.city.clone(),
-                ..NumberEntry::default()
-            });
+            // A number known only from a binding is in no city's list
+            // until the pool names it.
+            .or_default();
         for hash in [b.a_hash, b.b_hash] {
             entry.slots.insert((b.ext, hash), b.clone());
         }
@@ -294,7 +300,8 @@ impl Router {
         self.index.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers pool numbers of `city` (idempotent).
+    /// Registers pool numbers of `city` (idempotent; a number moved to
+    /// another city moves).
     pub fn add_numbers<'a>(
         &self,
         tenant: &str,
@@ -302,15 +309,38 @@ impl Router {
         numbers: impl IntoIterator<Item = &'a str>,
     ) {
         let mut index = self.write();
-        let map = index.numbers.entry(tenant.to_owned()).or_default();
+        let Index {
+            numbers: all,
+            cities,
+            ..
+        } = &mut *index;
+        let map = all.entry(tenant.to_owned()).or_default();
         for n in numbers {
-            map.entry(n.to_owned())
-                .or_insert_with(|| NumberEntry {
-                    city: city.to_owned(),
-                    ..NumberEntry::default()
-                })
-                .city = city.to_owned();
+            // Every entry with a city is in that city's list.
+            let entry = map.entry(n.to_owned()).or_default();
+            if entry.city == city {
+                continue;
+            }
+            if !entry.city.is_empty()
+                && let Some(list) = cities.get_mut(&(tenant.to_owned(), entry.city.clone()))
+            {
+                list.retain(|x| x != n);
+            }
+            entry.city = city.to_owned();
+            cities
+                .entry((tenant.to_owned(), city.to_owned()))
+                .or_default()
+                .push(n.to_owned());
         }
+    }
+
+    /// How many pool numbers the tenant has in `city`.
+    #[must_use]
+    pub fn pool_size(&self, tenant: &str, city: &str) -> usize {
+        self.read()
+            .cities
+            .get(&(tenant.to_owned(), city.to_owned()))
+            .map_or(0, Vec::len)
     }
 
     /// Adds or replaces a binding.
@@ -409,10 +439,12 @@ impl Router {
         })
     }
 
-    /// The tenant's numbers of `city`, least-loaded first (ties by number),
-    /// leaving out those where either phone already has a slot without an
-    /// extension. The database has the last word; this only saves it
-    /// attempts.
+    /// Numbers of `city` to try for a new plain binding, least-loaded
+    /// first (ties by number), leaving out those where either phone
+    /// already has a slot without an extension. With `spread`, at most
+    /// [`SAMPLE`] numbers are weighed, picked from positions spread over
+    /// the pool from `start` (pass a random one); without, every number.
+    /// The database has the last word; this only saves it attempts.
     #[must_use]
     pub fn candidates(
         &self,
@@ -421,27 +453,38 @@ impl Router {
         a: &PhoneHash,
         b: &PhoneHash,
         now: i64,
+        spread: Option<usize>,
     ) -> Vec<String> {
         let index = self.read();
-        let Some(numbers) = index.numbers.get(tenant) else {
+        let (Some(numbers), Some(list)) = (
+            index.numbers.get(tenant),
+            index.cities.get(&(tenant.to_owned(), city.to_owned())),
+        ) else {
             return Vec::new();
         };
-        let mut out: Vec<(usize, &String)> = numbers
-            .iter()
-            .filter(|(_, e)| e.city == city)
-            .filter(|(_, e)| {
+        let free = |n: &'_ String| -> Option<(usize, String)> {
+            numbers.get(n).and_then(|e| {
                 // An expired binding still holds its slots until it is
                 // ended; the database ends it when it is in the way.
-                [a, b].iter().all(|h| {
+                let ok = [a, b].iter().all(|h| {
                     e.slots
                         .get(&(0, **h))
                         .is_none_or(|bound| bound.expires_at <= now)
-                })
+                });
+                ok.then(|| (e.bindings, n.clone()))
             })
-            .map(|(n, e)| (e.bindings, n))
-            .collect();
+        };
+        let mut out: Vec<(usize, String)> = match spread {
+            Some(start) if list.len() > SAMPLE => {
+                let step = list.len() / SAMPLE;
+                (0..SAMPLE)
+                    .filter_map(|i| free(&list[(start + i * step) % list.len()]))
+                    .collect()
+            }
+            _ => list.iter().filter_map(free).collect(),
+        };
         out.sort();
-        out.into_iter().map(|(_, n)| n.clone()).collect()
+        out.into_iter().map(|(_, n)| n).collect()
     }
 
     /// The tenant's numbers of `city`, least-loaded first, for extension
@@ -449,13 +492,15 @@ impl Router {
     #[must_use]
     pub fn all_numbers(&self, tenant: &str, city: &str) -> Vec<String> {
         let index = self.read();
-        let Some(numbers) = index.numbers.get(tenant) else {
+        let (Some(numbers), Some(list)) = (
+            index.numbers.get(tenant),
+            index.cities.get(&(tenant.to_owned(), city.to_owned())),
+        ) else {
             return Vec::new();
         };
-        let mut out: Vec<(usize, &String)> = numbers
+        let mut out: Vec<(usize, &String)> = list
             .iter()
-            .filter(|(_, e)| e.city == city)
-            .map(|(n, e)| (e.bindings, n))
+            .filter_map(|n| numbers.get(n).map(|e| (e.bindings, n)))
             .collect();
         out.sort();
         out.into_iter().map(|(_, n)| n.clone()).collect()

@@ -90,7 +90,7 @@ fn remove_and_replace_keep_counts_right() {
     r.insert(binding("b1", "17100000001", 0, 1, 2));
     assert_eq!(r.len(), 2);
     assert_eq!(
-        r.candidates(T, "北京市", &h(7), &h(8), 150),
+        r.candidates(T, "北京市", &h(7), &h(8), 150, None),
         vec!["17100000002".to_owned(), "17100000001".to_owned()]
     );
     assert!(r.remove(T, "b1").is_some());
@@ -118,13 +118,32 @@ fn candidates_skip_numbers_where_a_phone_is_taken() {
     r.insert(binding("b1", "17100000001", 0, 1, 2));
     // Phone 2 is on …01 already: only …02 qualifies.
     assert_eq!(
-        r.candidates(T, "北京市", &h(5), &h(2), 150),
+        r.candidates(T, "北京市", &h(5), &h(2), 150, Some(3)),
         vec!["17100000002".to_owned()]
     );
     // Once b1 has expired its slots no longer count.
-    assert_eq!(r.candidates(T, "北京市", &h(5), &h(2), 300).len(), 2);
+    assert_eq!(r.candidates(T, "北京市", &h(5), &h(2), 300, None).len(), 2);
     assert_eq!(r.all_numbers(T, "上海市"), vec!["17100000003".to_owned()]);
-    assert!(r.candidates(T, "广州市", &h(5), &h(2), 150).is_empty());
+    assert_eq!((r.pool_size(T, "北京市"), r.pool_size(T, "广州市")), (2, 0));
+    // A big pool is sampled: at most SAMPLE numbers, spread over it.
+    let many: Vec<String> = (0..1000).map(|i| format!("172{i:08}")).collect();
+    r.add_numbers(T, "深圳市", many.iter().map(String::as_str));
+    r.add_numbers(T, "深圳市", many.iter().map(String::as_str));
+    assert_eq!(r.pool_size(T, "深圳市"), 1000);
+    let picked = r.candidates(T, "深圳市", &h(5), &h(2), 150, Some(7));
+    assert_eq!(picked.len(), SAMPLE);
+    assert!(picked.contains(&many[7]) && picked.contains(&many[7 + 62]));
+    assert_eq!(
+        r.candidates(T, "深圳市", &h(5), &h(2), 150, None).len(),
+        1000
+    );
+    // A number moved to another city leaves the first.
+    r.add_numbers(T, "上海市", ["17100000001"]);
+    assert_eq!((r.pool_size(T, "北京市"), r.pool_size(T, "上海市")), (1, 2));
+    assert!(
+        r.candidates(T, "广州市", &h(5), &h(2), 150, None)
+            .is_empty()
+    );
     assert_eq!(r.expired(300).len(), 1);
     assert!(r.expired(299).is_empty());
 }

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod auth;
 pub mod console;
+pub mod labels;
 pub mod metrics;
 pub mod numbers;
 pub mod oidc;
@@ -167,6 +168,8 @@ pub enum Action {
     List,
     /// The console's dashboard and access log (entries, no personal data).
     Console,
+    /// Print a shipment's privacy waybill label (masked values, QR token).
+    Label,
 }
 
 impl Action {
@@ -197,6 +200,7 @@ impl Action {
                 "admin" | "service" | "station_manager" | "customer_service" | "security_auditor"
             ),
             Action::Console => matches!(role, "admin" | "security_auditor" | "station_manager"),
+            Action::Label => matches!(role, "admin" | "service" | "station_manager" | "courier"),
         }
     }
 }
@@ -268,6 +272,9 @@ fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .routes(routes!(create, search))
         .routes(routes!(batch))
         .routes(routes!(read, update))
+        .routes(routes!(labels::png))
+        .routes(routes!(labels::pdf))
+        .routes(routes!(labels::zpl))
         .routes(routes!(erase))
         .routes(routes!(receipt))
         .routes(routes!(access::reveal))

@@ -1644,6 +1644,9 @@ async fn openapi_document_covers_every_route_and_errors_share_one_envelope() {
         ("/v1/shipments/batch", "post"),
         ("/v1/shipments/{waybill_no}", "get"),
         ("/v1/shipments/{waybill_no}", "patch"),
+        ("/v1/shipments/{waybill_no}/label.png", "get"),
+        ("/v1/shipments/{waybill_no}/label.pdf", "get"),
+        ("/v1/shipments/{waybill_no}/label.zpl", "get"),
         ("/v1/persons", "delete"),
         ("/v1/log/receipt/{index}", "get"),
         ("/v1/reveal", "post"),
@@ -1689,7 +1692,7 @@ async fn openapi_document_covers_every_route_and_errors_share_one_envelope() {
     }
     let counted: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
-        counted, 42,
+        counted, 45,
         "an operation is documented that this test does not know"
     );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
@@ -1978,4 +1981,138 @@ async fn privacy_numbers_over_http() {
         (s, body["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("not_out_for_delivery"))
     );
+}
+
+/// Labels over HTTP in the three formats: masked values only, the bound
+/// privacy number, a barcode and a QR code that decode back to the waybill
+/// and to a token the vault redeems; a customer-service agent may not
+/// print; every print is logged.
+#[tokio::test(flavor = "current_thread")]
+async fn labels_over_http_hold_masked_data_and_decode_back() {
+    let api = setup();
+    let (s, _, _) = api
+        .call(
+            Some("A1"),
+            "POST",
+            "/v1/numbers/pool",
+            Some(json!({"city": "北京市", "numbers": ["17100000001"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = api
+        .call(
+            Some("A1"),
+            "PUT",
+            "/v1/principals/E1/phone",
+            Some(json!({"phone": "13700000001"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let waybill = "SF9100000000001";
+    dispatched(&api, waybill).await;
+
+    let get = |uri: String, who: &'static str| {
+        let api = &api;
+        async move {
+            let req = Request::builder()
+                .uri(uri)
+                .header("authorization", format!("Bearer {}", api.keys[who]))
+                .body(Body::empty())
+                .unwrap();
+            let resp = api.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let ctype = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec();
+            (status, ctype, bytes)
+        }
+    };
+    let plaintext_digits = ["13987654321", "13700000001", "13812345678"];
+
+    // PNG: the symbols decode back; the QR token opens to this waybill.
+    let (s, ctype, png) = get(
+        format!("/v1/shipments/{waybill}/label.png?size=76x130"),
+        "E1",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ctype.as_deref(), Some("image/png"));
+    let decoder = png::Decoder::new(std::io::Cursor::new(&png));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    let mut found: Vec<String> =
+        rxing::helpers::detect_multiple_in_luma(buf, info.width, info.height)
+            .unwrap()
+            .iter()
+            .map(|r| r.getText().to_string())
+            .collect();
+    found.sort();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.contains(&waybill.to_owned()));
+    let token = found.iter().find(|t| t.starts_with("PGQ1.")).unwrap();
+    assert_eq!(api.vault.open_token(token).unwrap().waybill_no, waybill);
+
+    // PDF: masked values and the privacy number as text; no plaintext.
+    let (s, ctype, pdf) = get(format!("/v1/shipments/{waybill}/label.pdf"), "S1").await;
+    assert_eq!(
+        (s, ctype.as_deref()),
+        (StatusCode::OK, Some("application/pdf"))
+    );
+    let text: String = pdf_extract::extract_text_from_mem(&pdf)
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    for masked in [
+        "欧阳**",
+        "139******21",
+        "张**",
+        "17100000001",
+        waybill,
+        "S01",
+    ] {
+        assert!(text.contains(masked), "{masked} missing from {text}");
+    }
+    for secret in SECRETS.iter().chain(plaintext_digits.iter()) {
+        assert!(!text.contains(secret), "{secret} in the PDF");
+    }
+
+    // ZPL: only the waybill and the token as data, no plaintext.
+    let (s, _, zpl) = get(format!("/v1/shipments/{waybill}/label.zpl"), "M1").await;
+    assert_eq!(s, StatusCode::OK);
+    let zpl = String::from_utf8(zpl).unwrap();
+    assert!(zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"));
+    assert!(zpl.contains(&format!("^FD{waybill}")));
+    for secret in plaintext_digits {
+        assert!(!zpl.contains(secret));
+    }
+
+    // Who may print; bad parameters.
+    let (s, _, _) = get(format!("/v1/shipments/{waybill}/label.pdf"), "C1").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _) = get(format!("/v1/shipments/{waybill}/label.png?size=A4"), "E1").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, _) = get("/v1/shipments/SF0000000000000/label.png".to_owned(), "E1").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Each print is in the log.
+    let log = api.vault.log().unwrap();
+    let size = log.tree().unwrap().0;
+    let prints = log
+        .entries(0, size)
+        .unwrap()
+        .iter()
+        .filter(|e| parcel_tlog::Event::decode(e).unwrap().action == "label_print")
+        .count();
+    assert_eq!(prints, 3);
 }

@@ -1081,14 +1081,15 @@ impl Store for PgStore {
                 &number_params(numbers::EXPIRED_IN_THE_WAY),
                 &[
                     &b.tenant,
-                    &now,
                     &b.waybill_no,
+                    &now,
                     &b.tenant,
                     &b.number,
                     &ext,
                     &&b.a_hash[..],
                     &&b.b_hash[..],
                     &&SLOT_MARKER[..],
+                    &now,
                 ],
             )
             .map_err(err)?;

@@ -349,8 +349,9 @@ pub(crate) mod numbers {
     /// Live bindings, past their grace period, that hold one of the slots
     /// a new binding wants or the new binding's shipment: they are ended
     /// first, inside the binding's transaction.
-    pub(crate) const EXPIRED_IN_THE_WAY: &str = "SELECT id FROM number_bindings WHERE tenant = ? AND ended_at IS NULL AND expires_at <= ? \
-        AND (waybill_no = ? OR id IN (SELECT binding FROM number_slots WHERE tenant = ? AND number = ? AND ext = ? AND phone_hash IN (?, ?, ?)))";
+    pub(crate) const EXPIRED_IN_THE_WAY: &str = "SELECT id FROM number_bindings WHERE tenant = ? AND waybill_no = ? AND ended_at IS NULL AND expires_at <= ? \
+        UNION SELECT b.id FROM number_slots s JOIN number_bindings b ON b.tenant = s.tenant AND b.id = s.binding \
+        WHERE s.tenant = ? AND s.number = ? AND s.ext = ? AND s.phone_hash IN (?, ?, ?) AND b.ended_at IS NULL AND b.expires_at <= ?";
     pub(crate) const END: &str = "UPDATE number_bindings SET ended_at = ?, end_reason = ? WHERE tenant = ? AND id = ? AND ended_at IS NULL";
     pub(crate) const FREE_SLOTS: &str = "DELETE FROM number_slots WHERE tenant = ? AND binding = ?";
     pub(crate) const PUT_BINDING: &str = "INSERT INTO number_bindings (tenant, id, waybill_no, courier, city, number, ext, a_hash, b_hash, \

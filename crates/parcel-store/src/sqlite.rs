@@ -1040,14 +1040,15 @@ impl Store for SqliteStore {
                     .query_map(
                         params![
                             b.tenant,
-                            now,
                             b.waybill_no,
+                            now,
                             b.tenant,
                             b.number,
                             ext,
                             &b.a_hash[..],
                             &b.b_hash[..],
-                            &SLOT_MARKER[..]
+                            &SLOT_MARKER[..],
+                            now
                         ],
                         |r| r.get(0),
                     )

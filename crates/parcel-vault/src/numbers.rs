@@ -408,18 +408,25 @@ impl Broker {
         };
         drop((a_plain, b_plain));
 
-        let mut plain = self.router.candidates(tenant, &city, &a_hash, &b_hash, now);
-        let all = self.router.all_numbers(tenant, &city);
-        if all.is_empty() {
+        let pool = self.router.pool_size(tenant, &city);
+        if pool == 0 {
             return Err(unavailable("no_pool"));
         }
-        // Two racing binders would pick the same least-loaded number; a
-        // small random rotation spreads them without losing the order's
-        // intent for long.
-        if plain.len() > 1 {
-            let k = rand::rngs::OsRng.gen_range(0..plain.len().min(4));
-            plain.rotate_left(k);
-        }
+        let mut rng = rand::thread_rng();
+        // The least loaded of a sample spread from a random start, then
+        // (if every sampled one holds a phone of the pair) all of them.
+        let sampled = self.router.candidates(
+            tenant,
+            &city,
+            &a_hash,
+            &b_hash,
+            now,
+            Some(rng.gen_range(0..pool)),
+        );
+        let rest = || {
+            self.router
+                .candidates(tenant, &city, &a_hash, &b_hash, now, None)
+        };
         // "No log, no data": the entry is durable before the binding can
         // route a call.
         let mut event =
@@ -431,16 +438,27 @@ impl Broker {
             .with_detail("expires_at", binding.expires_at);
         let log_index = self.record(event, now)?;
 
-        let mut attempts: Vec<(String, u16)> = plain.into_iter().map(|n| (n, 0)).collect();
-        if self.options.extensions {
-            let mut rng = rand::rngs::OsRng;
-            for n in &all {
-                for _ in 0..4 {
-                    attempts.push((n.clone(), rng.gen_range(1..=parcel_numbers::MAX_EXT)));
+        // Plain numbers first; then, if allowed, extensions on every
+        // number, a few random tries each (drawn only when needed).
+        let mut plain_tries = sampled
+            .into_iter()
+            .chain(std::iter::once_with(rest).flatten());
+        let ext_rounds = if self.options.extensions { 4 } else { 0 };
+        let mut all: Option<Vec<String>> = None;
+        let mut ext_i = 0usize;
+        loop {
+            let (number, ext) = match plain_tries.next() {
+                Some(n) => (n, 0),
+                None => {
+                    let all = all.get_or_insert_with(|| self.router.all_numbers(tenant, &city));
+                    if all.is_empty() || ext_i >= all.len() * ext_rounds {
+                        break;
+                    }
+                    let n = all[ext_i % all.len()].clone();
+                    ext_i += 1;
+                    (n, rng.gen_range(1..=parcel_numbers::MAX_EXT))
                 }
-            }
-        }
-        for (number, ext) in attempts {
+            };
             binding.number = number;
             binding.ext = ext;
             match store.bind_number(&binding, now)? {

@@ -73,6 +73,13 @@ pub(crate) enum Command {
     /// Reveal policies (Cedar): validate a directory, run test cases.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print privacy waybill labels: masked parties, the privacy number,
+    /// the sort code, a Code 128 barcode and the QR token.
+    ///
+    /// The output's extension picks the format: `.png`, `.pdf` or `.zpl`
+    /// (thermal printers). `--batch` prints a day's shipments into one PDF
+    /// or ZPL file; an unknown waybill in the batch prints nothing.
+    Label(LabelArgs),
     /// Privacy numbers (AXB): load a pool, set employees' contact phones,
     /// list live bindings.
     #[command(subcommand)]
@@ -290,6 +297,25 @@ pub(crate) enum PolicyCommand {
     },
     /// Print the Cedar schema the policies are validated against.
     Schema,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LabelArgs {
+    /// The shipment's waybill number.
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    pub waybill_no: Option<String>,
+    /// A file of waybill numbers, one per line (`#` comments allowed).
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+    /// Where to write; `.png`, `.pdf` or `.zpl`.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Label size in millimetres: `100x150` or `76x130`.
+    #[arg(long, default_value = "100x150")]
+    pub size: String,
+    /// PNG resolution (ZPL is always 203 dpi).
+    #[arg(long, default_value_t = 203)]
+    pub dpi: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,6 +48,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(cmd) => crate::log_cmds::log(&config, cmd),
         Command::Policy(cmd) => crate::access_cmds::policy(cmd),
         Command::Numbers(cmd) => crate::numbers_cmds::numbers(&config, cmd),
+        Command::Label(args) => crate::numbers_cmds::label(&config, &args),
         Command::Witness(args) => crate::log_cmds::witness(&config, args),
         Command::Watch(args) => crate::risk_cmds::watch(args),
     }
@@ -305,7 +306,10 @@ fn redact(config: &Config, args: RedactArgs) -> Result<ExitCode> {
 
 /// Writes to a temporary file beside `path` and renames it into place, so a
 /// failed run never leaves a half-written copy.
-fn write_redacted<T>(path: &Path, f: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<T> {
+pub(crate) fn write_redacted<T>(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> Result<T>,
+) -> Result<T> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -1,5 +1,6 @@
 //! `parcelguard numbers …`: the pool file, employees' contact phones and a
-//! listing of live bindings; and the broker settings `serve` uses.
+//! listing of live bindings; the broker settings `serve` uses; and
+//! `parcelguard label`, which prints what the label endpoints serve.
 
 use std::io::{self, BufRead as _, Write as _};
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use parcel_config::Config;
 use parcel_vault::numbers::{Broker, NumberOptions};
 use zeroize::Zeroizing;
 
-use crate::cli::NumbersCommand;
+use crate::cli::{LabelArgs, NumbersCommand};
 use crate::vault_cmds::{now, open_vault};
 
 /// The broker settings from `[numbers]`.
@@ -112,6 +113,88 @@ pub(crate) fn numbers(config: &Config, cmd: NumbersCommand) -> Result<ExitCode> 
             writeln!(out, "{} live bindings", live.len())?;
         }
     }
+    if let Some(log) = vault.log() {
+        log.close();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn label(config: &Config, args: &LabelArgs) -> Result<ExitCode> {
+    use parcel_server::labels::{Format, label_data, record_print, render};
+    let format = args
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(Format::from_extension)
+        .context("--output: name a .png, .pdf or .zpl file")?;
+    let size: parcel_label::LabelSize = args
+        .size
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--size: expected 100x150 or 76x130"))?;
+    let waybills: Vec<String> = match (&args.waybill_no, &args.batch) {
+        (Some(w), None) => vec![w.clone()],
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        }
+        _ => bail!("give a waybill number or --batch FILE"),
+    };
+    if waybills.is_empty() {
+        bail!("no waybill numbers to print");
+    }
+    if format == Format::Png && waybills.len() > 1 {
+        bail!("a PNG holds one label: use a .pdf or .zpl output for --batch");
+    }
+    let vault = open_vault(config)?;
+    let broker = if config.numbers.enabled {
+        Some(Broker::start(vault.clone(), options(config))?)
+    } else {
+        None
+    };
+    let tenant = &config.vault.tenant;
+    let bar = if waybills.len() > 1 && io::IsTerminal::is_terminal(&io::stderr()) {
+        let bar = indicatif::ProgressBar::new(waybills.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} labels  {per_sec}  ETA {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let at = now();
+    let mut layouts = Vec::with_capacity(waybills.len());
+    for (i, w) in waybills.iter().enumerate() {
+        let data = label_data(&vault, broker.as_deref(), tenant, w, at).map_err(|e| {
+            let place = match &args.batch {
+                Some(f) => format!("{}: entry {}", f.display(), i + 1),
+                None => "waybill".to_owned(),
+            };
+            anyhow::anyhow!("{place} ({w}): {e}")
+        })?;
+        layouts.push(parcel_label::layout(&data, size)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let bytes = render(format, &layouts, args.dpi)?;
+    record_print(&vault, tenant, "cli", &waybills, format, at)?;
+    crate::commands::write_redacted(&args.output, |w| {
+        w.write_all(&bytes)?;
+        Ok(())
+    })?;
+    writeln!(
+        io::stderr(),
+        "wrote {} label(s) to {} ({} bytes)",
+        waybills.len(),
+        args.output.display(),
+        bytes.len()
+    )?;
     if let Some(log) = vault.log() {
         log.close();
     }

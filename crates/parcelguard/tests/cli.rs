@@ -44,16 +44,11 @@ fn help_lists_only_real_subcommands() {
     let help = text(&out.stdout);
     for cmd in [
         "init", "scan", "redact", "serve", "import", "keys", "log", "witness", "policy", "watch",
+        "label", "numbers",
     ] {
         assert!(
             help.contains(&format!("  {cmd} ")),
             "{cmd} missing:\n{help}"
-        );
-    }
-    for absent in ["label", "numbers"] {
-        assert!(
-            !help.contains(&format!("  {absent}")),
-            "{absent} listed but not built"
         );
     }
     let version = pg(dir.path()).arg("--version").output().unwrap();
@@ -1406,4 +1401,185 @@ fn watch_replays_events_and_raises_alerts() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("missing.jsonl: cannot open"));
+}
+
+/// `numbers load-pool` (all or nothing, line numbers), `numbers set-phone`
+/// from stdin, `numbers list`, and `label` for one shipment and a batch
+/// (an unknown waybill prints nothing; PNG holds one label).
+#[test]
+fn numbers_pool_and_labels_from_the_command_line() {
+    let dir = init_dir();
+    let csv = format!(
+        "{CSV_HEADER}\n{}\n{}\n",
+        csv_row("SF7000000000001", "13912345678"),
+        csv_row("SF7000000000002", "13912345679")
+    );
+    std::fs::write(dir.path().join("s.csv"), csv).unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "import", "s.csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "city,number\n北京市,17100000001\n北京市,12345\n",
+    )
+    .unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "numbers", "load-pool", "bad.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bad.csv:3: number"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        dir.path().join("pool.csv"),
+        "# Beijing\n北京市,17100000001\n北京市,17100000002\n",
+    )
+    .unwrap();
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "numbers", "load-pool", "pool.csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 new in the pool"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "d",
+            "keys",
+            "create-api-key",
+            "--principal",
+            "E1001",
+            "--role",
+            "courier",
+            "--station",
+            "ST01",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "numbers", "set-phone", "E1001"])
+        .write_stdin("13700000001\n")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = pg(dir.path())
+        .args(["--data-dir", "d", "numbers", "list"])
+        .output()
+        .unwrap();
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("pool\t北京市\t17100000001") && listing.contains("0 live bindings"),
+        "{listing}"
+    );
+    assert!(!listing.contains("13700000001"));
+
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "d",
+            "label",
+            "SF7000000000001",
+            "-o",
+            "one.pdf",
+            "--size",
+            "76x130",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read(dir.path().join("one.pdf"))
+            .unwrap()
+            .starts_with(b"%PDF")
+    );
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "d",
+            "label",
+            "SF7000000000002",
+            "-o",
+            "one.png",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read(dir.path().join("one.png"))
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
+
+    std::fs::write(
+        dir.path().join("day.txt"),
+        "SF7000000000001\n# a comment\nSF7000000000002\n",
+    )
+    .unwrap();
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "d",
+            "label",
+            "--batch",
+            "day.txt",
+            "-o",
+            "day.zpl",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let zpl = std::fs::read_to_string(dir.path().join("day.zpl")).unwrap();
+    assert_eq!(zpl.matches("^XA").count(), 2);
+    assert!(!zpl.contains(PHONE) && !zpl.contains("13912345678"));
+    assert_no_pii(&out);
+
+    std::fs::write(
+        dir.path().join("typo.txt"),
+        "SF7000000000001\nSF7999999999999\n",
+    )
+    .unwrap();
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "d",
+            "label",
+            "--batch",
+            "typo.txt",
+            "-o",
+            "typo.pdf",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("typo.txt: entry 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("typo.pdf").exists());
+    let out = pg(dir.path())
+        .args([
+            "--data-dir",
+            "d",
+            "label",
+            "--batch",
+            "day.txt",
+            "-o",
+            "day.png",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
