@@ -30,8 +30,8 @@ pub(crate) struct Args {
     /// Shipments bound and unbound per run.
     #[arg(long, default_value_t = 20_000)]
     shipments: usize,
-    /// Binding threads.
-    #[arg(long, default_value_t = 64)]
+    /// Binding threads (the API's concurrent requests).
+    #[arg(long, default_value_t = 256)]
     threads: usize,
     /// Pool numbers (one city).
     #[arg(long, default_value_t = 2_000)]
@@ -273,7 +273,10 @@ fn routes(bed: &Bed, args: &Args) -> Result<Routes> {
     let (full_rate, mut lat) = run(true)?;
     let (index_rate, _) = run(false)?;
     lat.sort_by(f64::total_cmp);
-    let pick = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    let pick = |p: f64| match lat.len() {
+        0 => f64::NAN,
+        n => lat[((n - 1) as f64 * p).round() as usize],
+    };
     Ok(Routes {
         full_rate,
         full_p50_us: pick(0.5),

@@ -31,6 +31,39 @@ pub struct SqliteStore {
     /// by sleeping (busy_timeout), which under load costs far more than
     /// waiting in line here.
     quota_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Binding writes waiting for the next combined transaction.
+    number_queue: std::sync::Arc<std::sync::Mutex<Vec<Pending>>>,
+    /// The binding writer's own connection (`synchronous = NORMAL`), held
+    /// by whoever has the writer's turn.
+    number_conn: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
+    path: std::path::PathBuf,
+}
+
+/// A binding write and where its result goes once committed.
+struct Pending {
+    op: NumberOp,
+    reply: std::sync::mpsc::SyncSender<Result<NumberOut, StoreError>>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+enum NumberOp {
+    Bind(Box<Binding>, i64),
+    End {
+        tenant: String,
+        id: String,
+        at: i64,
+        reason: String,
+    },
+}
+
+enum NumberOut {
+    Bind(BindOutcome),
+    End(bool),
 }
 
 /// Per-connection settings; `busy_timeout` first so that the others wait
@@ -64,6 +97,9 @@ impl SqliteStore {
         let store = Self {
             pool,
             quota_lock: std::sync::Arc::default(),
+            number_queue: std::sync::Arc::default(),
+            number_conn: std::sync::Arc::default(),
+            path: path.to_owned(),
         };
         store.migrate()?;
         Ok(store)
@@ -1030,82 +1066,10 @@ impl Store for SqliteStore {
     }
 
     fn bind_number(&self, b: &Binding, now: i64) -> Result<BindOutcome, StoreError> {
-        self.number_write(|tx| {
-            let ext = i64::from(b.ext);
-            let in_the_way: Vec<String> = {
-                let mut q = tx
-                    .prepare_cached(numbers::EXPIRED_IN_THE_WAY)
-                    .map_err(err)?;
-                let rows = q
-                    .query_map(
-                        params![
-                            b.tenant,
-                            b.waybill_no,
-                            now,
-                            b.tenant,
-                            b.number,
-                            ext,
-                            &b.a_hash[..],
-                            &b.b_hash[..],
-                            &SLOT_MARKER[..],
-                            now
-                        ],
-                        |r| r.get(0),
-                    )
-                    .map_err(err)?;
-                rows.collect::<Result<_, _>>().map_err(err)?
-            };
-            for id in &in_the_way {
-                end_in(tx, &b.tenant, id, now, "expired")?;
-            }
-            let n = tx
-                .prepare_cached(numbers::PUT_BINDING)
-                .and_then(|mut q| {
-                    q.execute(params![
-                        b.tenant,
-                        b.id,
-                        b.waybill_no,
-                        b.courier,
-                        b.city,
-                        b.number,
-                        ext,
-                        &b.a_hash[..],
-                        &b.b_hash[..],
-                        b.a_sealed,
-                        b.b_sealed,
-                        b.period,
-                        b.created_at,
-                        b.window_end,
-                        b.expires_at
-                    ])
-                })
-                .map_err(err)?;
-            if n == 0 {
-                let live: Option<String> = tx
-                    .query_row(
-                        numbers::LIVE_FOR_WAYBILL,
-                        params![b.tenant, b.waybill_no],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(err)?;
-                return Ok((
-                    false,
-                    live.map_or(BindOutcome::SlotTaken, BindOutcome::AlreadyBound),
-                ));
-            }
-            let mut slot = tx.prepare_cached(numbers::PUT_SLOT).map_err(err)?;
-            for hash in crate::slot_hashes(b) {
-                if slot
-                    .execute(params![b.tenant, b.number, ext, hash, b.id])
-                    .map_err(err)?
-                    == 0
-                {
-                    return Ok((false, BindOutcome::SlotTaken));
-                }
-            }
-            Ok((true, BindOutcome::Bound))
-        })
+        match self.number_op(NumberOp::Bind(Box::new(b.clone()), now))? {
+            NumberOut::Bind(o) => Ok(o),
+            NumberOut::End(_) => Err(err("binding writer: mismatched reply")),
+        }
     }
 
     fn end_binding(
@@ -1115,10 +1079,16 @@ impl Store for SqliteStore {
         at: i64,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        self.number_write(|tx| {
-            let ended = end_in(tx, tenant, id, at, reason)?;
-            Ok((ended, ended))
-        })
+        let op = NumberOp::End {
+            tenant: tenant.to_owned(),
+            id: id.to_owned(),
+            at,
+            reason: reason.to_owned(),
+        };
+        match self.number_op(op)? {
+            NumberOut::End(e) => Ok(e),
+            NumberOut::Bind(_) => Err(err("binding writer: mismatched reply")),
+        }
     }
 
     fn live_binding(&self, tenant: &str, waybill: &str) -> Result<Option<Binding>, StoreError> {
@@ -1249,39 +1219,180 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Runs one binding write: serialised in this process like quota
-    /// writes, and committed without waiting for the disk (WAL keeps it
-    /// consistent and a process crash cannot lose it). `f` says whether to
-    /// commit.
-    fn number_write<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(bool, T), StoreError>,
-    ) -> Result<T, StoreError> {
-        let _turn = self
-            .quota_lock
+    /// Runs one binding write. Writes from concurrent callers are combined:
+    /// whoever holds the writer's turn runs every write queued so far in
+    /// one transaction (each in its own savepoint, so a refused one changes
+    /// nothing), commits once, and only then hands each caller its result.
+    /// Commits do not wait for the disk (WAL keeps them consistent and a
+    /// process crash cannot lose one).
+    fn number_op(&self, op: NumberOp) -> Result<NumberOut, StoreError> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.number_queue
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut conn = self.conn()?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL")
-            .map_err(err)?;
-        let result = (|| {
-            let tx = conn
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Pending { op, reply });
+        {
+            let mut turn = self
+                .number_conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let batch = std::mem::take(
+                &mut *self
+                    .number_queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            if !batch.is_empty() {
+                self.run_number_batch(&mut turn, batch);
+            }
+        }
+        answer.recv().map_err(|_| err("binding writer: no reply"))?
+    }
+
+    fn run_number_batch(&self, conn: &mut Option<rusqlite::Connection>, batch: Vec<Pending>) {
+        let mut results = Vec::with_capacity(batch.len());
+        let outcome = (|| -> Result<(), StoreError> {
+            if conn.is_none() {
+                let c = rusqlite::Connection::open(&self.path).map_err(err)?;
+                c.execute_batch(PRAGMAS).map_err(err)?;
+                c.execute_batch("PRAGMA synchronous = NORMAL")
+                    .map_err(err)?;
+                *conn = Some(c);
+            }
+            let Some(conn) = conn.as_mut() else {
+                return Err(err("binding writer: no connection"));
+            };
+            let mut tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(err)?;
-            let (commit, out) = f(&tx)?;
-            if commit {
-                tx.commit().map_err(err)?;
+            for p in &batch {
+                let sp = tx.savepoint().map_err(err)?;
+                let r = match &p.op {
+                    NumberOp::Bind(b, now) => {
+                        bind_in(&sp, b, *now).map(|(keep, o)| (keep, NumberOut::Bind(o)))
+                    }
+                    NumberOp::End {
+                        tenant,
+                        id,
+                        at,
+                        reason,
+                    } => end_in(&sp, tenant, id, *at, reason).map(|e| (e, NumberOut::End(e))),
+                };
+                match r {
+                    Ok((true, out)) => {
+                        sp.commit().map_err(err)?;
+                        results.push(Ok(out));
+                    }
+                    // Dropping the savepoint rolls this write back.
+                    Ok((false, out)) => results.push(Ok(out)),
+                    Err(e) => results.push(Err(e)),
+                }
             }
-            Ok(out)
+            tx.commit().map_err(err)
         })();
-        conn.execute_batch("PRAGMA synchronous = FULL")
-            .map_err(err)?;
-        result
+        if outcome.is_err() {
+            // Start over with a fresh connection next time.
+            *conn = None;
+        }
+        match outcome {
+            Ok(()) => {
+                for (p, r) in batch.into_iter().zip(results) {
+                    let _ = p.reply.send(r);
+                }
+            }
+            Err(e) => {
+                for p in batch {
+                    let _ = p.reply.send(Err(StoreError(e.0.clone())));
+                }
+            }
+        }
     }
 }
 
+/// Stores a binding and takes its slots; `(commit, outcome)`.
+fn bind_in(
+    tx: &rusqlite::Connection,
+    b: &Binding,
+    now: i64,
+) -> Result<(bool, BindOutcome), StoreError> {
+    let ext = i64::from(b.ext);
+    let in_the_way: Vec<String> = {
+        let mut q = tx
+            .prepare_cached(numbers::EXPIRED_IN_THE_WAY)
+            .map_err(err)?;
+        let rows = q
+            .query_map(
+                params![
+                    b.tenant,
+                    b.waybill_no,
+                    now,
+                    b.tenant,
+                    b.number,
+                    ext,
+                    &b.a_hash[..],
+                    &b.b_hash[..],
+                    &SLOT_MARKER[..],
+                    now
+                ],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)?
+    };
+    for id in &in_the_way {
+        end_in(tx, &b.tenant, id, now, "expired")?;
+    }
+    let n = tx
+        .prepare_cached(numbers::PUT_BINDING)
+        .and_then(|mut q| {
+            q.execute(params![
+                b.tenant,
+                b.id,
+                b.waybill_no,
+                b.courier,
+                b.city,
+                b.number,
+                ext,
+                &b.a_hash[..],
+                &b.b_hash[..],
+                b.a_sealed,
+                b.b_sealed,
+                b.period,
+                b.created_at,
+                b.window_end,
+                b.expires_at
+            ])
+        })
+        .map_err(err)?;
+    if n == 0 {
+        let live: Option<String> = tx
+            .query_row(
+                numbers::LIVE_FOR_WAYBILL,
+                params![b.tenant, b.waybill_no],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        return Ok((
+            false,
+            live.map_or(BindOutcome::SlotTaken, BindOutcome::AlreadyBound),
+        ));
+    }
+    let mut slot = tx.prepare_cached(numbers::PUT_SLOT).map_err(err)?;
+    for hash in crate::slot_hashes(b) {
+        if slot
+            .execute(params![b.tenant, b.number, ext, hash, b.id])
+            .map_err(err)?
+            == 0
+        {
+            return Ok((false, BindOutcome::SlotTaken));
+        }
+    }
+    Ok((true, BindOutcome::Bound))
+}
+
 fn end_in(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     tenant: &str,
     id: &str,
     at: i64,
