@@ -42,6 +42,8 @@ pub(crate) fn serve(config: &Config, addr: SocketAddr, args: &ServeArgs) -> Resu
     config.database.url = String::new();
     config.keys.provider = "file".to_owned();
     config.risk.enabled = true;
+    config.numbers.enabled = true;
+    config.numbers.switch = vec!["telephony".to_owned()];
     parcel_keys::init_local(dir).context("creating the demo's root key")?;
     // An independent witness cosigns the demo log's checkpoints, as an
     // auditor's would: the console shows its cosignature.
@@ -174,6 +176,7 @@ struct Roster {
     auditors: Vec<Person>,
     orders: Person,
     printer: Person,
+    switch: Person,
 }
 
 /// The demo: enrol, seed, then work until the server stops.
@@ -182,7 +185,7 @@ fn run(addr: SocketAddr, admin: &str, shipments: usize, insider_after: u64) -> R
     wait_healthy(&c)?;
     let roster = enrol(&c, admin)?;
     print_banner(addr, admin, &roster, shipments, insider_after)?;
-    let plan = seed_shipments(&c, &roster, shipments)?;
+    let plan = seed_shipments(&c, &roster, admin, shipments)?;
     work(&c, &roster, plan, insider_after)
 }
 
@@ -236,6 +239,15 @@ fn enrol(c: &Client, admin: &str) -> Result<Roster> {
         .collect::<Result<Vec<_>>>()?;
     // A second admin, as break-glass approvals need one.
     add("E5001".to_owned(), "admin", None)?;
+    // Couriers' contact phones: side A of their privacy-number bindings.
+    for (i, p) in couriers.iter().enumerate() {
+        c.ok(
+            admin,
+            "PUT",
+            &format!("/v1/principals/{}/phone", p.id),
+            Some(&json!({"phone": format!("137{:08}", 20_000_000 + i)})),
+        )?;
+    }
     Ok(Roster {
         couriers,
         managers,
@@ -243,6 +255,7 @@ fn enrol(c: &Client, admin: &str) -> Result<Roster> {
         auditors,
         orders: add("order-system".to_owned(), "service", None)?,
         printer: add("label-printer".to_owned(), "service", None)?,
+        switch: add("telephony".to_owned(), "service", None)?,
     })
 }
 
@@ -269,7 +282,7 @@ fn print_banner(
         out,
         "demo API keys (valid 7 days, for this demo's data only):"
     )?;
-    let rows: [(&str, &str, Option<&str>, &str); 6] = [
+    let rows: [(&str, &str, Option<&str>, &str); 7] = [
         (
             "security_auditor",
             &r.auditors[0].id,
@@ -291,6 +304,7 @@ fn print_banner(
             &r.couriers[0].key,
         ),
         ("service", &r.orders.id, None, &r.orders.key),
+        ("switch", &r.switch.id, None, &r.switch.key),
     ];
     for (role, id, station, key) in rows {
         let who = match station {
@@ -373,9 +387,32 @@ fn window_now() -> Value {
 /// Files the shipments in batches, then moves them to their stages: the
 /// ones out for delivery first (so couriers can start), the rest behind
 /// them on a few threads while the depot works.
-fn seed_shipments(c: &Client, r: &Roster, n: usize) -> Result<Vec<Parcel>> {
+fn seed_shipments(c: &Client, r: &Roster, admin: &str, n: usize) -> Result<Vec<Parcel>> {
     let mut csv_bytes = Vec::new();
     parcel_synth::shipments_csv(20_261_201, n, &mut csv_bytes)?;
+    // A pool of virtual numbers for every city the parcels go to, small
+    // enough that busy couriers spill into extensions.
+    let mut cities: Vec<String> = Vec::new();
+    for row in csv::Reader::from_reader(csv_bytes.as_slice()).records() {
+        let a = parcel_vault::address::parse(row?.get(8).unwrap_or_default()).address;
+        let city = if a.city.is_empty() {
+            a.province.clone()
+        } else {
+            a.city.clone()
+        };
+        if !city.is_empty() && !cities.contains(&city) {
+            cities.push(city);
+        }
+    }
+    for (i, city) in cities.iter().enumerate() {
+        let numbers: Vec<String> = (0..8).map(|k| format!("171{:08}", i * 100 + k)).collect();
+        c.ok(
+            admin,
+            "POST",
+            "/v1/numbers/pool",
+            Some(&json!({"city": city, "numbers": numbers})),
+        )?;
+    }
     let mut rows = csv::Reader::from_reader(csv_bytes.as_slice());
     let mut dice = Dice(7);
     let mut parcels = Vec::with_capacity(n);
