@@ -135,6 +135,12 @@ impl Client {
                 .header("authorization", &auth)
                 .header("content-type", "application/json")
                 .send(text.as_str()),
+            "PUT" => self
+                .agent
+                .put(&url)
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .send(text.as_str()),
             _ => self
                 .agent
                 .post(&url)
