@@ -72,8 +72,9 @@ pub struct NumbersConfig {
     /// Fall back to X plus a 4-digit extension when no pool number is
     /// free for a pair. Default true. Env: `PARCELGUARD_NUMBERS_EXTENSIONS`.
     pub extensions: bool,
-    /// Ids of the service accounts that are telephony switches: only they
-    /// may route calls and post call records. Default none.
+    /// The service accounts that are telephony switches, as `tenant/id`
+    /// (a bare `id` is one of `vault.tenant`): only they may route calls
+    /// and post call records. Default none.
     /// Env: `PARCELGUARD_NUMBERS_SWITCH`, comma-separated.
     pub switch: Vec<String>,
 }

@@ -84,7 +84,7 @@ impl AppState {
     }
 
     /// Serves privacy numbers through `broker`; `switch` names the service
-    /// accounts that are telephony switches.
+    /// accounts that are telephony switches, as `tenant/id`.
     #[must_use]
     pub fn with_numbers(
         mut self,
@@ -612,11 +612,11 @@ async fn update(
         let record = vault
             .update(&p.tenant, &waybill, &patch, at)
             .map_err(ApiError::from)?;
-        let binding = match (&numbers, patch.status) {
-            (Some(n), Some(status)) => {
-                numbers::follow_status(n, &p.tenant, &waybill, status, &p.id, at)
+        let binding = match &numbers {
+            Some(n) => {
+                numbers::follow_status(n, &p.tenant, &waybill, &patch, record.status, &p.id, at)
             }
-            _ => json!({}),
+            None => json!({}),
         };
         Ok((record, binding))
     })

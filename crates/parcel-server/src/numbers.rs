@@ -29,7 +29,8 @@ use crate::{Action, ApiError, AppState, blocking, now, parse_json, principal};
 pub struct Numbers {
     /// The broker (routing index, binds, call records).
     pub broker: Arc<Broker>,
-    /// Ids of the service accounts that are telephony switches.
+    /// The service accounts that are telephony switches, as
+    /// `tenant/id`.
     pub switch: Vec<String>,
 }
 
@@ -81,7 +82,7 @@ pub struct OneBinding {
 
 fn switch_only(state: &AppState, p: &Principal) -> Result<Arc<Numbers>, ApiError> {
     let n = numbers(state)?;
-    if p.role != "service" || !n.switch.contains(&p.id) {
+    if p.role != "service" || !n.switch.contains(&format!("{}/{}", p.tenant, p.id)) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -215,11 +216,17 @@ pub(crate) async fn get_pool(
 }
 
 /// `PUT /v1/principals/{id}/phone`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneBody {
     /// The employee's contact phone (side A of their bindings).
     pub phone: String,
+}
+
+impl std::fmt::Debug for PhoneBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhoneBody { phone: <redacted> }")
+    }
 }
 
 #[utoipa::path(
@@ -375,7 +382,7 @@ pub(crate) async fn unbind(
 }
 
 /// `GET /v1/numbers/route`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RouteQuery {
@@ -387,11 +394,20 @@ pub(crate) struct RouteQuery {
     ext: Option<u16>,
 }
 
+impl std::fmt::Debug for RouteQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteQuery")
+            .field("called", &self.called)
+            .field("ext", &self.ext)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where to connect a call.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RouteView {
+pub struct RouteView<'a> {
     /// The real number to connect the call to.
-    pub connect_to: String,
+    pub connect_to: &'a str,
     /// The binding.
     pub binding_id: String,
     /// Its shipment.
@@ -449,7 +465,9 @@ pub(crate) async fn route(
         Err(_) => return Err(ApiError::internal("route failed")),
     };
     let view = RouteView {
-        connect_to: answer.connect_to.as_str().to_owned(),
+        // Borrowed from the zeroized answer: the response bytes are the
+        // only other copy.
+        connect_to: answer.connect_to.as_str(),
         binding_id: answer.binding.id.clone(),
         waybill_no: answer.binding.waybill_no.clone(),
         caller_side: answer.caller.as_str(),
@@ -463,7 +481,7 @@ pub(crate) async fn route(
 }
 
 /// `POST /v1/numbers/calls`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallBody {
     /// The virtual number dialled.
@@ -478,6 +496,15 @@ pub struct CallBody {
     pub duration_secs: i64,
     /// `answered`, `missed`, `busy`, `refused` or `failed`.
     pub outcome: String,
+}
+
+impl std::fmt::Debug for CallBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallBody")
+            .field("called", &self.called)
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a call record was about.
@@ -597,11 +624,28 @@ pub(crate) fn follow_status(
     n: &Numbers,
     tenant: &str,
     waybill: &str,
-    status: parcel_vault::model::Status,
+    patch: &parcel_vault::model::ShipmentPatch,
+    now_status: parcel_vault::model::Status,
     actor: &str,
     at: i64,
 ) -> serde_json::Value {
     use parcel_vault::model::Status;
+    let (change, courier_changed) = (patch.status, patch.courier.is_some());
+    // A new courier out on delivery gets a binding of their own; the old
+    // courier's line ends.
+    let status = match change {
+        Some(s) => s,
+        None if courier_changed && now_status == Status::OutForDelivery => {
+            if let Err(e) = n
+                .broker
+                .unbind_waybill(tenant, waybill, actor, "courier_changed", at)
+            {
+                tracing::warn!(error = %e, "ending a privacy-number binding failed");
+            }
+            Status::OutForDelivery
+        }
+        None => return serde_json::json!({}),
+    };
     match status {
         Status::OutForDelivery => match n.broker.bind(tenant, waybill, actor, at) {
             Ok(b) => serde_json::json!({"privacy_number": BindingView::from(b.binding.as_ref())}),

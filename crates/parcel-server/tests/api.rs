@@ -111,7 +111,7 @@ fn setup_full(
     .unwrap();
     let mut state = AppState::new(vault.clone(), access)
         .with_metrics_for(vec!["acme".to_owned()])
-        .with_numbers(broker, vec!["S1".to_owned()]);
+        .with_numbers(broker, vec!["acme/S1".to_owned()]);
     if let Some(settings) = risk {
         state = state.with_risk(settings).unwrap();
     }
@@ -1929,6 +1929,65 @@ async fn privacy_numbers_over_http() {
         (s, body["error"]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("outcome"))
     );
+
+    // The dialled number in E.164 form is the same number.
+    let (s, body, _) = api
+        .call(
+            Some("S1"),
+            "GET",
+            &format!("/v1/numbers/route?caller=13987654321&called=%2B86{x}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, body["connect_to"].as_str()),
+        (StatusCode::OK, Some("13700000001"))
+    );
+
+    // A new courier gets a binding of their own; the old one's line ends.
+    let (s, body, text) = api
+        .call(
+            Some("A1"),
+            "PATCH",
+            &format!("/v1/shipments/{waybill}"),
+            Some(json!({"courier": "E2"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(body["privacy_number"]["courier"], "E2", "{text}");
+    let x = body["privacy_number"]["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, body, _) = api
+        .call(
+            Some("S1"),
+            "GET",
+            &format!("/v1/numbers/route?caller=13987654321&called={x}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, body["connect_to"].as_str()),
+        (StatusCode::OK, Some("13700000002"))
+    );
+    let (s, body, _) = api
+        .call(
+            Some("S1"),
+            "GET",
+            &format!("/v1/numbers/route?caller=13700000001&called={x}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("unknown_caller"))
+    );
+    let route = |caller: &str, who: &'static str| {
+        let uri = format!("/v1/numbers/route?caller={caller}&called={x}");
+        let api = &api;
+        async move { api.call(Some(who), "GET", &uri, None).await }
+    };
 
     // Binding by hand is idempotent.
     let (s, body, _) = api

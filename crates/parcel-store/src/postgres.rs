@@ -1048,6 +1048,10 @@ impl Store for PgStore {
         for n in numbers {
             added += tx.execute(&stmt, &[&tenant, n, &city, &at]).map_err(err)?;
         }
+        // An empty payload tells the other servers to reload (the pool
+        // included).
+        tx.execute("SELECT pg_notify($1, '')", &[&self.channel])
+            .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(added as usize)
     }
@@ -1093,9 +1097,11 @@ impl Store for PgStore {
                 ],
             )
             .map_err(err)?;
+        let mut ended = Vec::with_capacity(in_the_way.len());
         for row in in_the_way {
             let id: String = row.try_get(0).map_err(err)?;
             self.end_in(&mut tx, &b.tenant, &id, now, "expired")?;
+            ended.push(id);
         }
         let n = tx
             .execute(
@@ -1144,7 +1150,7 @@ impl Store for PgStore {
         }
         self.notify(&mut tx, &b.tenant, &b.id)?;
         tx.commit().map_err(err)?;
-        Ok(BindOutcome::Bound)
+        Ok(BindOutcome::Bound(ended))
     }
 
     fn end_binding(
@@ -1367,11 +1373,12 @@ fn listen_loop(
             let mut it = notes.timeout_iter(std::time::Duration::from_secs(30));
             loop {
                 match it.next() {
-                    Ok(Some(n)) => {
-                        if let Some((tenant, id)) = n.payload().split_once('\u{1f}') {
+                    Ok(Some(n)) => match n.payload().split_once('\u{1f}') {
+                        Some((tenant, id)) => {
                             sink(BindingChange::Changed(tenant.to_owned(), id.to_owned()));
                         }
-                    }
+                        None => sink(BindingChange::Resync),
+                    },
                     Ok(None) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "binding listener: connection lost");

@@ -1388,7 +1388,7 @@ fn bind_in(
             return Ok((false, BindOutcome::SlotTaken));
         }
     }
-    Ok((true, BindOutcome::Bound))
+    Ok((true, BindOutcome::Bound(in_the_way)))
 }
 
 fn end_in(

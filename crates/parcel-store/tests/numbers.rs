@@ -373,6 +373,22 @@ fn expiry_races_and_clock_steps() {
             b.name
         );
         assert!(broker.binding_for(T, "SF3000000000001").unwrap().is_none());
+        // The binding ended in the way left this process's index and the
+        // log has its end.
+        assert!(
+            broker.router().get(T, &first.binding.id).is_none(),
+            "{}",
+            b.name
+        );
+        assert_eq!(broker.router().len(), 1);
+        let ends = vault
+            .store()
+            .audit_events(T)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "number_unbind" && e.detail.contains(&first.binding.id))
+            .count();
+        assert_eq!(ends, 1);
         let a = broker.route(T, &courier_phone(1), X1, None, later).unwrap();
         assert_eq!(a.binding.waybill_no, "SF3000000000002");
 

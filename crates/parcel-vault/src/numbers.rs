@@ -63,7 +63,6 @@ pub struct Bound {
 }
 
 /// A call the switch may connect.
-#[derive(Debug)]
 pub struct RouteAnswer {
     /// The number to connect to (zeroized when dropped).
     pub connect_to: Zeroizing<String>,
@@ -71,6 +70,16 @@ pub struct RouteAnswer {
     pub binding: Arc<Binding>,
     /// Who is calling.
     pub caller: Side,
+}
+
+impl std::fmt::Debug for RouteAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteAnswer")
+            .field("connect_to", &"<redacted>")
+            .field("binding", &self.binding)
+            .field("caller", &self.caller)
+            .finish()
+    }
 }
 
 /// Why a route failed.
@@ -89,7 +98,7 @@ pub enum RouteError {
 }
 
 /// A call record posted back by the switch.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallRecord {
     /// The virtual number dialled.
     pub number: String,
@@ -103,6 +112,23 @@ pub struct CallRecord {
     pub duration_secs: i64,
     /// `answered`, `missed`, `busy`, `refused`, `failed`.
     pub outcome: String,
+}
+
+impl std::fmt::Debug for CallRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallRecord")
+            .field("number", &self.number)
+            .field("ext", &self.ext)
+            .field("caller", &"<redacted>")
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The dialled virtual number as the pool stores it (`+86 171…` and
+/// `171…` are one number); left as sent when it is no phone number.
+fn dialled(number: &str) -> String {
+    normalize_phone(number).unwrap_or_else(|_| number.to_owned())
 }
 
 /// Who a call record turned out to be about.
@@ -180,7 +206,6 @@ impl Broker {
     /// When the store cannot be read.
     pub fn start(vault: Arc<Vault>, options: NumberOptions) -> Result<Arc<Self>, VaultError> {
         let router = Arc::new(Router::new());
-        reload(vault.store().as_ref(), &router)?;
         let broker = Arc::new(Self {
             vault,
             router,
@@ -206,9 +231,12 @@ impl Broker {
                         .map_err(|e| crate::store::StoreError(e.to_string())),
                 };
                 if let Err(e) = result {
-                    tracing::warn!(error = %e, "binding change not applied; resyncing later");
+                    tracing::warn!(error = %e, "binding change not applied");
                 }
             }))?;
+        // Loaded after listening starts, so that no change made elsewhere
+        // in between is missed.
+        reload(broker.vault.store().as_ref(), &broker.router)?;
         Ok(broker)
     }
 
@@ -462,7 +490,15 @@ impl Broker {
             binding.number = number;
             binding.ext = ext;
             match store.bind_number(&binding, now)? {
-                BindOutcome::Bound => {
+                BindOutcome::Bound(in_the_way) => {
+                    for id in in_the_way {
+                        let waybill = self
+                            .router
+                            .get(tenant, &id)
+                            .map(|b| b.waybill_no.clone())
+                            .unwrap_or_default();
+                        self.ended(tenant, &id, &waybill, "system", "expired", now)?;
+                    }
                     let binding = Arc::new(binding);
                     self.router.insert((*binding).clone());
                     return Ok(Bound {
@@ -631,7 +667,7 @@ impl Broker {
     ) -> Result<RouteAnswer, RouteError> {
         let normalized = Zeroizing::new(normalize_phone(caller).map_err(RouteError::BadCaller)?);
         let hash = self.phone_hash(tenant, &normalized)?;
-        let routed = self.lookup(tenant, number, ext, &hash, now)?;
+        let routed = self.lookup(tenant, &dialled(number), ext, &hash, now)?;
         let b = &routed.binding;
         let cipher = self.vault.cipher(tenant, &b.period, false)?;
         let plain = cipher.open_labeled(
@@ -677,31 +713,31 @@ impl Broker {
             normalize_phone(&call.caller).map_err(|r| VaultError::invalid("caller", r))?,
         );
         let hash = self.phone_hash(tenant, &normalized)?;
-        let binding =
-            match self
-                .router
-                .route(tenant, &call.number, call.ext, &hash, call.started_at)
-            {
-                Ok(r) => Some((r.binding.clone(), r.caller)),
-                Err(Refusal::Expired | Refusal::RestrictedDirection) => {
-                    // Still a party; the binding just no longer connects.
-                    self.vault
-                        .store()
-                        .binding_by_slot(tenant, &call.number, call.ext.unwrap_or(0), &hash)?
-                        .map(|b| {
-                            let side = if b.a_hash == hash { Side::A } else { Side::B };
-                            (Arc::new(b), side)
-                        })
-                }
-                Err(_) => self
-                    .vault
+        let number = dialled(&call.number);
+        let binding = match self
+            .router
+            .route(tenant, &number, call.ext, &hash, call.started_at)
+        {
+            Ok(r) => Some((r.binding.clone(), r.caller)),
+            Err(Refusal::Expired | Refusal::RestrictedDirection) => {
+                // Still a party; the binding just no longer connects.
+                self.vault
                     .store()
-                    .binding_by_slot(tenant, &call.number, call.ext.unwrap_or(0), &hash)?
+                    .binding_by_slot(tenant, &number, call.ext.unwrap_or(0), &hash)?
                     .map(|b| {
                         let side = if b.a_hash == hash { Side::A } else { Side::B };
                         (Arc::new(b), side)
-                    }),
-            };
+                    })
+            }
+            Err(_) => self
+                .vault
+                .store()
+                .binding_by_slot(tenant, &number, call.ext.unwrap_or(0), &hash)?
+                .map(|b| {
+                    let side = if b.a_hash == hash { Side::A } else { Side::B };
+                    (Arc::new(b), side)
+                }),
+        };
         let mut facts = CallFacts {
             log_index: None,
             binding: binding.as_ref().map(|(b, _)| b.id.clone()),
@@ -726,7 +762,7 @@ impl Broker {
         let mut event = parcel_tlog::Event::new(now.saturating_mul(1000), tenant, actor, "call");
         event.waybill = facts.waybill_no.clone();
         let mut event = event
-            .with_detail("number", call.number.as_str())
+            .with_detail("number", number.as_str())
             .with_detail("caller_side", facts.caller_side)
             .with_detail("outcome", call.outcome.as_str())
             .with_detail("duration_secs", call.duration_secs)

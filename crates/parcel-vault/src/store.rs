@@ -307,8 +307,9 @@ pub struct QuotaOverride {
 /// What [`Store::bind_number`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindOutcome {
-    /// The binding is stored (and its slots taken).
-    Bound,
+    /// The binding is stored (and its slots taken); the ids of expired
+    /// bindings that were in its way and were ended.
+    Bound(Vec<String>),
     /// One of its slots is held by a live binding: try another number or
     /// extension.
     SlotTaken,

@@ -281,7 +281,17 @@ pub(crate) fn serve_at(
             crate::numbers_cmds::options(config),
         )
         .context("starting the privacy-number broker")?;
-        state = state.with_numbers(broker.clone(), config.numbers.switch.clone());
+        // A bare id names a service account of the configured tenant.
+        let switch = config
+            .numbers
+            .switch
+            .iter()
+            .map(|s| match s.contains('/') {
+                true => s.clone(),
+                false => format!("{}/{s}", config.vault.tenant),
+            })
+            .collect();
+        state = state.with_numbers(broker.clone(), switch);
         Some(broker)
     } else {
         None
