@@ -64,26 +64,10 @@ impl FieldCipher {
         field: Field,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, VaultError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = field_aad(tenant, waybill, party, field);
-        let sealed = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| VaultError::Tampered {
-                what: format!("{}.{}", party.as_str(), field.as_str()),
-            })?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        out.push(FORMAT_V1);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(out)
+        self.seal_aad(&aad, plaintext, || {
+            format!("{}.{}", party.as_str(), field.as_str())
+        })
     }
 
     /// Opens a sealed field; fails on any change to blob, key or binding.
@@ -95,24 +79,74 @@ impl FieldCipher {
         field: Field,
         blob: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        let tampered = || VaultError::Tampered {
-            what: format!("{}.{}", party.as_str(), field.as_str()),
-        };
-        if blob.len() < 1 + NONCE_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
-            return Err(tampered());
-        }
-        let (nonce, sealed) = blob[1..].split_at(NONCE_LEN);
         let aad = field_aad(tenant, waybill, party, field);
-        self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
+        self.open_aad(&aad, blob, || {
+            format!("{}.{}", party.as_str(), field.as_str())
+        })
+    }
+
+    /// Seals a value that is not a shipment field (a binding's phone, an
+    /// employee's phone) under `label`, which it can only be opened with.
+    pub fn seal_labeled(
+        &self,
+        tenant: &str,
+        label: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        self.seal_aad(&labeled_aad(tenant, label), plaintext, || label.to_owned())
+    }
+
+    /// Opens what [`FieldCipher::seal_labeled`] sealed under `label`.
+    pub fn open_labeled(
+        &self,
+        tenant: &str,
+        label: &str,
+        blob: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.open_aad(&labeled_aad(tenant, label), blob, || label.to_owned())
+    }
+
+    /// `FORMAT_V1 ‖ nonce ‖ AES-256-GCM(plaintext, aad)`; `what` names the
+    /// value in an error.
+    fn seal_aad(
+        &self,
+        aad: &[u8],
+        plaintext: &[u8],
+        what: impl Fn() -> String,
+    ) -> Result<Vec<u8>, VaultError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
                 Payload {
-                    msg: sealed,
-                    aad: &aad,
+                    msg: plaintext,
+                    aad,
                 },
             )
+            .map_err(|_| VaultError::Tampered { what: what() })?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    fn open_aad(
+        &self,
+        aad: &[u8],
+        blob: &[u8],
+        what: impl Fn() -> String,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        if blob.len() < 1 + NONCE_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
+            return Err(VaultError::Tampered { what: what() });
+        }
+        let (nonce, sealed) = blob[1..].split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
             .map(Zeroizing::new)
-            .map_err(|_| tampered())
+            .map_err(|_| VaultError::Tampered { what: what() })
     }
 }
 
@@ -124,65 +158,6 @@ fn labeled_aad(tenant: &str, label: &str) -> Vec<u8> {
         aad.extend_from_slice(part.as_bytes());
     }
     aad
-}
-
-impl FieldCipher {
-    /// Seals a value that is not a shipment field (a binding's phone, an
-    /// employee's phone) under `label`, which it can only be opened with.
-    pub fn seal_labeled(
-        &self,
-        tenant: &str,
-        label: &str,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, VaultError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = labeled_aad(tenant, label);
-        let sealed = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| VaultError::Tampered {
-                what: label.to_owned(),
-            })?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        out.push(FORMAT_V1);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(out)
-    }
-
-    /// Opens what [`FieldCipher::seal_labeled`] sealed under `label`.
-    pub fn open_labeled(
-        &self,
-        tenant: &str,
-        label: &str,
-        blob: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        let tampered = || VaultError::Tampered {
-            what: label.to_owned(),
-        };
-        if blob.len() < 1 + NONCE_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
-            return Err(tampered());
-        }
-        let (nonce, sealed) = blob[1..].split_at(NONCE_LEN);
-        let aad = labeled_aad(tenant, label);
-        self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &aad,
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| tampered())
-    }
 }
 
 /// What a blind index is of.
