@@ -505,17 +505,6 @@ impl Router {
         out.sort();
         out.into_iter().map(|(_, n)| n.clone()).collect()
     }
-
-    /// Bindings whose grace period ended at or before `now`.
-    #[must_use]
-    pub fn expired(&self, now: i64) -> Vec<Arc<Binding>> {
-        self.read()
-            .by_id
-            .values()
-            .filter(|b| b.expires_at <= now)
-            .cloned()
-            .collect()
-    }
 }
 
 /// One line of a pool file.

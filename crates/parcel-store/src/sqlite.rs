@@ -31,12 +31,9 @@ pub struct SqliteStore {
     /// by sleeping (busy_timeout), which under load costs far more than
     /// waiting in line here.
     quota_lock: std::sync::Arc<std::sync::Mutex<()>>,
-    /// Binding writes waiting for the next combined transaction.
-    number_queue: std::sync::Arc<std::sync::Mutex<Vec<Pending>>>,
-    /// The binding writer's own connection (`synchronous = NORMAL`), held
-    /// by whoever has the writer's turn.
-    number_conn: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
-    path: std::path::PathBuf,
+    /// Binding writes, to the binding writer's thread (which stops when
+    /// the last clone of this store is dropped).
+    numbers: std::sync::mpsc::Sender<Pending>,
 }
 
 /// A binding write and where its result goes once committed.
@@ -66,6 +63,10 @@ enum NumberOut {
     End(bool),
 }
 
+/// Prepared statements kept per connection: every statement of the store
+/// fits, so the hot paths never parse SQL twice.
+const STATEMENT_CACHE: usize = 128;
+
 /// Per-connection settings; `busy_timeout` first so that the others wait
 /// rather than fail while another connection holds a lock.
 const PRAGMAS: &str = "PRAGMA busy_timeout = 10000;
@@ -86,20 +87,29 @@ impl SqliteStore {
             .and_then(|()| first.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())))
             .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         drop(first);
-        let manager = SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(PRAGMAS));
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            c.execute_batch(PRAGMAS)
+        });
         // A file connection does not go stale: skip r2d2's per-checkout probe
-        // query, which costs as much as the reads it guards.
+        // query, which costs as much as the reads it guards. Sixteen
+        // connections: with eight, hundreds of concurrent binds queued for a
+        // connection longer than they spent reading (bench-numbers).
         let pool = Pool::builder()
-            .max_size(8)
+            .max_size(16)
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        let (numbers, queue) = std::sync::mpsc::channel();
+        let writer_path = path.to_owned();
+        std::thread::Builder::new()
+            .name("sqlite-bindings".to_owned())
+            .spawn(move || number_writer(&writer_path, &queue))
+            .map_err(|e| StoreError(format!("binding writer: {e}")))?;
         let store = Self {
             pool,
             quota_lock: std::sync::Arc::default(),
-            number_queue: std::sync::Arc::default(),
-            number_conn: std::sync::Arc::default(),
-            path: path.to_owned(),
+            numbers,
         };
         store.migrate()?;
         Ok(store)
@@ -117,19 +127,19 @@ impl SqliteStore {
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)")
             .map_err(err)?;
         for &(version, description, sql) in schema::MIGRATIONS {
-            let done: Option<i64> = tx
-                .query_row(
-                    "SELECT version FROM schema_migrations WHERE version = ?",
-                    [version],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(err)?;
+            let done: Option<i64> = cached_query_row(
+                &tx,
+                "SELECT version FROM schema_migrations WHERE version = ?",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
             if done.is_none() {
                 tx.execute_batch(&schema::render(sql, false)).map_err(|e| {
                     StoreError(format!("sqlite: migration {version} ({description}): {e}"))
                 })?;
-                tx.execute(
+                cached_execute(&tx,
                     "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, strftime('%s','now'))",
                     params![version, description],
                 )
@@ -364,7 +374,7 @@ impl Store for SqliteStore {
 
     fn get_data_key(&self, tenant: &str, period: &str) -> Result<Option<WrappedKey>, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(
+        cached_query_row(&conn,
             "SELECT tenant, period, kek_version, wrapped, created_at FROM data_keys WHERE tenant = ? AND period = ?",
             params![tenant, period],
             wrapped_from,
@@ -375,7 +385,7 @@ impl Store for SqliteStore {
 
     fn put_data_key_if_absent(&self, key: &WrappedKey) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(&conn,
             "INSERT INTO data_keys (tenant, period, kek_version, wrapped, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             params![key.tenant, key.period, key.kek_version, key.wrapped, key.created_at],
         )
@@ -394,8 +404,7 @@ impl Store for SqliteStore {
 
     fn rewrap_data_key(&self, key: &WrappedKey, old_version: u32) -> Result<bool, StoreError> {
         let conn = self.conn()?;
-        let n = conn
-            .execute(
+        let n = cached_execute(&conn,
                 "UPDATE data_keys SET kek_version = ?, wrapped = ? WHERE tenant = ? AND period = ? AND kek_version = ? AND wrapped IS NOT NULL",
                 params![key.kek_version, key.wrapped, key.tenant, key.period, old_version],
             )
@@ -406,7 +415,7 @@ impl Store for SqliteStore {
     fn destroy_data_key(&self, tenant: &str, period: &str) -> Result<(), StoreError> {
         {
             let conn = self.conn()?;
-            conn.execute(
+            cached_execute(&conn,
                 "UPDATE data_keys SET wrapped = NULL, destroyed_at = strftime('%s','now') WHERE tenant = ? AND period = ?",
                 params![tenant, period],
             )
@@ -432,7 +441,8 @@ impl Store for SqliteStore {
                 .map(|c| format!("{c} = NULL"))
                 .collect();
             let masked = serde_json::to_string(masked).map_err(err)?;
-            tx.execute(
+            cached_execute(
+                &tx,
                 &format!(
                     "UPDATE shipments SET {}, masked = ? WHERE tenant = ? AND waybill_no = ?",
                     sets.join(", ")
@@ -440,7 +450,8 @@ impl Store for SqliteStore {
                 params![masked, tenant, waybill],
             )
             .map_err(err)?;
-            tx.execute(
+            cached_execute(
+                &tx,
                 "DELETE FROM blind_index WHERE tenant = ? AND waybill_no = ? AND party = ?",
                 params![tenant, waybill, party.as_str()],
             )
@@ -471,7 +482,8 @@ impl Store for SqliteStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
         let sets: Vec<String> = SLOT_COLUMNS.iter().map(|c| format!("{c} = NULL")).collect();
-        tx.execute(
+        cached_execute(
+            &tx,
             &format!(
                 "UPDATE shipments SET {}, purged_at = ? WHERE tenant = ? AND waybill_no = ?",
                 sets.join(", ")
@@ -479,7 +491,8 @@ impl Store for SqliteStore {
             params![at, tenant, waybill],
         )
         .map_err(err)?;
-        tx.execute(
+        cached_execute(
+            &tx,
             "DELETE FROM blind_index WHERE tenant = ? AND waybill_no = ?",
             params![tenant, waybill],
         )
@@ -498,7 +511,8 @@ impl Store for SqliteStore {
 
     fn audit(&self, e: &AuditEvent) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(
+            &conn,
             "INSERT INTO audit_events (at, tenant, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
             params![e.at, e.tenant, e.actor, e.action, e.detail],
         )
@@ -527,13 +541,13 @@ impl Store for SqliteStore {
 
     fn count_shipments(&self, tenant: &str) -> Result<u64, StoreError> {
         let conn = self.conn()?;
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM shipments WHERE tenant = ?",
-                params![tenant],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
+        let n: i64 = cached_query_row(
+            &conn,
+            "SELECT count(*) FROM shipments WHERE tenant = ?",
+            params![tenant],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -584,7 +598,8 @@ impl Store for SqliteStore {
 
     fn put_tenant(&self, id: &str, name: &str, at: i64) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(
+            &conn,
             "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             params![id, name, at],
         )
@@ -594,7 +609,7 @@ impl Store for SqliteStore {
 
     fn put_principal(&self, p: &Principal) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(&conn,
             "INSERT INTO principals (tenant, id, role, station, status, created_at) VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (tenant, id) DO UPDATE SET role = excluded.role, station = excluded.station, status = excluded.status",
             params![p.tenant, p.id, p.role, p.station, p.status, p.created_at],
@@ -605,7 +620,7 @@ impl Store for SqliteStore {
 
     fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(&conn,
             "INSERT INTO api_keys (id, tenant, principal, hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             params![k.id, k.tenant, k.principal, k.hash, k.created_at, k.expires_at, k.revoked_at],
         )
@@ -648,7 +663,8 @@ impl Store for SqliteStore {
 
     fn get_principal(&self, tenant: &str, id: &str) -> Result<Option<Principal>, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(
+        cached_query_row(
+            &conn,
             &format!("{} WHERE tenant = ? AND id = ?", access::PRINCIPAL),
             params![tenant, id],
             principal_from,
@@ -697,9 +713,7 @@ impl Store for SqliteStore {
 
     fn revoke_api_key(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
         let conn = self.conn()?;
-        let n = conn
-            .execute(access::REVOKE_KEY, params![at, tenant, id])
-            .map_err(err)?;
+        let n = cached_execute(&conn, access::REVOKE_KEY, params![at, tenant, id]).map_err(err)?;
         Ok(n == 1)
     }
 
@@ -730,27 +744,25 @@ impl Store for SqliteStore {
 
     fn prune_quota(&self, before: i64) -> Result<u64, StoreError> {
         let conn = self.conn()?;
-        let n = conn
-            .execute(access::PRUNE_QUOTA, params![before])
-            .map_err(err)?;
+        let n = cached_execute(&conn, access::PRUNE_QUOTA, params![before]).map_err(err)?;
         Ok(n as u64)
     }
 
     fn put_ticket(&self, t: &Ticket) -> Result<InsertOutcome, StoreError> {
         let conn = self.conn()?;
-        let n = conn
-            .execute(
-                access::PUT_TICKET,
-                params![
-                    t.tenant,
-                    t.id,
-                    t.waybill_no,
-                    t.opened_by,
-                    t.opened_at,
-                    t.closed_at
-                ],
-            )
-            .map_err(err)?;
+        let n = cached_execute(
+            &conn,
+            access::PUT_TICKET,
+            params![
+                t.tenant,
+                t.id,
+                t.waybill_no,
+                t.opened_by,
+                t.opened_at,
+                t.closed_at
+            ],
+        )
+        .map_err(err)?;
         Ok(if n == 1 {
             InsertOutcome::Inserted
         } else {
@@ -760,7 +772,7 @@ impl Store for SqliteStore {
 
     fn get_ticket(&self, tenant: &str, id: &str) -> Result<Option<Ticket>, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(access::TICKET, params![tenant, id], |r| {
+        cached_query_row(&conn, access::TICKET, params![tenant, id], |r| {
             Ok(Ticket {
                 tenant: r.get(0)?,
                 id: r.get(1)?,
@@ -776,7 +788,8 @@ impl Store for SqliteStore {
 
     fn put_break_glass(&self, b: &BreakGlass) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(
+            &conn,
             access::PUT_BREAK_GLASS,
             params![
                 b.tenant,
@@ -795,7 +808,7 @@ impl Store for SqliteStore {
 
     fn get_break_glass(&self, tenant: &str, id: &str) -> Result<Option<BreakGlass>, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(access::BREAK_GLASS, params![tenant, id], |r| {
+        cached_query_row(&conn, access::BREAK_GLASS, params![tenant, id], |r| {
             Ok(BreakGlass {
                 tenant: r.get(0)?,
                 id: r.get(1)?,
@@ -823,26 +836,26 @@ impl Store for SqliteStore {
         not_before: i64,
     ) -> Result<bool, StoreError> {
         let conn = self.conn()?;
-        let n = conn
-            .execute(
-                access::APPROVE_BREAK_GLASS,
-                params![approver, at, tenant, id, approver, not_before],
-            )
-            .map_err(err)?;
+        let n = cached_execute(
+            &conn,
+            access::APPROVE_BREAK_GLASS,
+            params![approver, at, tenant, id, approver, not_before],
+        )
+        .map_err(err)?;
         Ok(n == 1)
     }
 
     fn use_break_glass(&self, tenant: &str, id: &str, at: i64) -> Result<bool, StoreError> {
         let conn = self.conn()?;
-        let n = conn
-            .execute(access::USE_BREAK_GLASS, params![at, tenant, id])
-            .map_err(err)?;
+        let n =
+            cached_execute(&conn, access::USE_BREAK_GLASS, params![at, tenant, id]).map_err(err)?;
         Ok(n == 1)
     }
 
     fn put_alert(&self, a: &AlertRecord) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(
+            &conn,
             risk::PUT_ALERT,
             params![
                 a.tenant,
@@ -866,7 +879,7 @@ impl Store for SqliteStore {
     fn get_alert(&self, tenant: &str, id: &str) -> Result<Option<AlertRecord>, StoreError> {
         let conn = self.conn()?;
         let sql = format!("{} WHERE tenant = ? AND id = ?", risk::ALERT);
-        conn.query_row(&sql, params![tenant, id], alert_from)
+        cached_query_row(&conn, &sql, params![tenant, id], alert_from)
             .optional()
             .map_err(err)
     }
@@ -907,14 +920,14 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let conn = self.conn()?;
         for from in u.from {
-            let n = conn
-                .execute(
-                    risk::UPDATE_ALERT,
-                    params![
-                        u.status, u.verdict, u.analyst, u.note, u.at, tenant, id, from
-                    ],
-                )
-                .map_err(err)?;
+            let n = cached_execute(
+                &conn,
+                risk::UPDATE_ALERT,
+                params![
+                    u.status, u.verdict, u.analyst, u.note, u.at, tenant, id, from
+                ],
+            )
+            .map_err(err)?;
             if n == 1 {
                 return Ok(true);
             }
@@ -930,8 +943,12 @@ impl Store for SqliteStore {
         until: i64,
     ) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(risk::PUT_SUPPRESSION, params![tenant, actor, signal, until])
-            .map_err(err)?;
+        cached_execute(
+            &conn,
+            risk::PUT_SUPPRESSION,
+            params![tenant, actor, signal, until],
+        )
+        .map_err(err)?;
         Ok(())
     }
 
@@ -952,7 +969,8 @@ impl Store for SqliteStore {
 
     fn put_quota_override(&self, o: &QuotaOverride) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(
+            &conn,
             risk::PUT_QUOTA_OVERRIDE,
             params![
                 o.tenant,
@@ -997,7 +1015,8 @@ impl Store for SqliteStore {
         reason: &str,
     ) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(
+            &conn,
             risk::PUT_APPROVAL_HOLD,
             params![tenant, principal, until, reason],
         )
@@ -1028,9 +1047,7 @@ impl Store for SqliteStore {
         let tx = conn.transaction().map_err(err)?;
         let mut n = 0;
         for sql in [risk::LIFT_OVERRIDE, risk::LIFT_HOLD] {
-            n += tx
-                .execute(sql, params![tenant, principal, reason])
-                .map_err(err)?;
+            n += cached_execute(&tx, sql, params![tenant, principal, reason]).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(n as u64)
@@ -1093,7 +1110,8 @@ impl Store for SqliteStore {
 
     fn live_binding(&self, tenant: &str, waybill: &str) -> Result<Option<Binding>, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(
+        cached_query_row(
+            &conn,
             &format!(
                 "{} WHERE tenant = ? AND waybill_no = ? AND ended_at IS NULL",
                 numbers::BINDING
@@ -1107,7 +1125,8 @@ impl Store for SqliteStore {
 
     fn get_binding(&self, tenant: &str, id: &str) -> Result<Option<Binding>, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(
+        cached_query_row(
+            &conn,
             &format!(
                 "{} WHERE tenant = ? AND id = ? AND ended_at IS NULL",
                 numbers::BINDING
@@ -1127,14 +1146,14 @@ impl Store for SqliteStore {
         phone_hash: &[u8],
     ) -> Result<Option<Binding>, StoreError> {
         let conn = self.conn()?;
-        let id: Option<String> = conn
-            .query_row(
-                numbers::SLOT_OWNER,
-                params![tenant, number, i64::from(ext), phone_hash],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
+        let id: Option<String> = cached_query_row(
+            &conn,
+            numbers::SLOT_OWNER,
+            params![tenant, number, i64::from(ext), phone_hash],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
         drop(conn);
         match id {
             Some(id) => self.get_binding(tenant, &id),
@@ -1178,7 +1197,8 @@ impl Store for SqliteStore {
         at: i64,
     ) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        conn.execute(
+        cached_execute(
+            &conn,
             numbers::PUT_PHONE,
             params![
                 tenant,
@@ -1199,7 +1219,7 @@ impl Store for SqliteStore {
         principal: &str,
     ) -> Result<Option<PrincipalPhone>, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(numbers::PHONE, params![tenant, principal], |r| {
+        cached_query_row(&conn, numbers::PHONE, params![tenant, principal], |r| {
             Ok(PrincipalPhone {
                 hash: r.get(0)?,
                 sealed: r.get(1)?,
@@ -1212,98 +1232,112 @@ impl Store for SqliteStore {
 
     fn principal_by_phone(&self, tenant: &str, hash: &[u8]) -> Result<Option<String>, StoreError> {
         let conn = self.conn()?;
-        conn.query_row(numbers::BY_PHONE, params![tenant, hash], |r| r.get(0))
-            .optional()
-            .map_err(err)
+        cached_query_row(&conn, numbers::BY_PHONE, params![tenant, hash], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(err)
     }
 }
 
 impl SqliteStore {
-    /// Runs one binding write. Writes from concurrent callers are combined:
-    /// whoever holds the writer's turn runs every write queued so far in
-    /// one transaction (each in its own savepoint, so a refused one changes
-    /// nothing), commits once, and only then hands each caller its result.
-    /// Commits do not wait for the disk (WAL keeps them consistent and a
-    /// process crash cannot lose one).
+    /// Runs one binding write on the binding writer's thread and waits
+    /// for its result.
     fn number_op(&self, op: NumberOp) -> Result<NumberOut, StoreError> {
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.number_queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Pending { op, reply });
-        {
-            let mut turn = self
-                .number_conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let batch = std::mem::take(
-                &mut *self
-                    .number_queue
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-            if !batch.is_empty() {
-                self.run_number_batch(&mut turn, batch);
-            }
-        }
+        self.numbers
+            .send(Pending { op, reply })
+            .map_err(|_| err("binding writer: stopped"))?;
         answer.recv().map_err(|_| err("binding writer: no reply"))?
     }
+}
 
-    fn run_number_batch(&self, conn: &mut Option<rusqlite::Connection>, batch: Vec<Pending>) {
-        let mut results = Vec::with_capacity(batch.len());
-        let outcome = (|| -> Result<(), StoreError> {
-            if conn.is_none() {
-                let c = rusqlite::Connection::open(&self.path).map_err(err)?;
-                c.execute_batch(PRAGMAS).map_err(err)?;
-                c.execute_batch("PRAGMA synchronous = NORMAL")
-                    .map_err(err)?;
-                *conn = Some(c);
+/// Most binding writes combined into one transaction.
+const NUMBER_BATCH: usize = 4096;
+
+/// The binding writer: every write queued while the previous transaction
+/// ran goes into the next one (each in its own savepoint, so a refused
+/// one changes nothing), which commits once before each caller gets its
+/// result. Commits do not wait for the disk (`synchronous = NORMAL`: WAL
+/// keeps them consistent and a process crash cannot lose one; the
+/// transparency-log entry of each bind and unbind is durable on its own).
+/// One thread rather than callers taking turns: a caller whose write was
+/// committed by someone else's turn would still queue for the turn.
+fn number_writer(path: &std::path::Path, queue: &std::sync::mpsc::Receiver<Pending>) {
+    let mut conn: Option<rusqlite::Connection> = None;
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < NUMBER_BATCH {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
             }
-            let Some(conn) = conn.as_mut() else {
-                return Err(err("binding writer: no connection"));
-            };
-            let mut tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(err)?;
-            for p in &batch {
-                let sp = tx.savepoint().map_err(err)?;
-                let r = match &p.op {
-                    NumberOp::Bind(b, now) => {
-                        bind_in(&sp, b, *now).map(|(keep, o)| (keep, NumberOut::Bind(o)))
-                    }
-                    NumberOp::End {
-                        tenant,
-                        id,
-                        at,
-                        reason,
-                    } => end_in(&sp, tenant, id, *at, reason).map(|e| (e, NumberOut::End(e))),
-                };
-                match r {
-                    Ok((true, out)) => {
-                        sp.commit().map_err(err)?;
-                        results.push(Ok(out));
-                    }
-                    // Dropping the savepoint rolls this write back.
-                    Ok((false, out)) => results.push(Ok(out)),
-                    Err(e) => results.push(Err(e)),
-                }
-            }
-            tx.commit().map_err(err)
-        })();
-        if outcome.is_err() {
-            // Start over with a fresh connection next time.
-            *conn = None;
         }
-        match outcome {
-            Ok(()) => {
-                for (p, r) in batch.into_iter().zip(results) {
-                    let _ = p.reply.send(r);
+        run_number_batch(path, &mut conn, batch);
+    }
+}
+
+fn run_number_batch(
+    path: &std::path::Path,
+    conn: &mut Option<rusqlite::Connection>,
+    batch: Vec<Pending>,
+) {
+    let mut results = Vec::with_capacity(batch.len());
+    let outcome = (|| -> Result<(), StoreError> {
+        if conn.is_none() {
+            let c = rusqlite::Connection::open(path).map_err(err)?;
+            c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            c.execute_batch(PRAGMAS).map_err(err)?;
+            // Checkpoints (which copy the WAL back and fsync) every 40 MB
+            // of WAL rather than every 4 MB: a bind writes a dozen pages.
+            c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000")
+                .map_err(err)?;
+            *conn = Some(c);
+        }
+        let Some(conn) = conn.as_mut() else {
+            return Err(err("binding writer: no connection"));
+        };
+        let mut tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        for p in &batch {
+            let sp = tx.savepoint().map_err(err)?;
+            let r = match &p.op {
+                NumberOp::Bind(b, now) => {
+                    bind_in(&sp, b, *now).map(|(keep, o)| (keep, NumberOut::Bind(o)))
                 }
+                NumberOp::End {
+                    tenant,
+                    id,
+                    at,
+                    reason,
+                } => end_in(&sp, tenant, id, *at, reason).map(|e| (e, NumberOut::End(e))),
+            };
+            match r {
+                Ok((true, out)) => {
+                    sp.commit().map_err(err)?;
+                    results.push(Ok(out));
+                }
+                // Dropping the savepoint rolls this write back.
+                Ok((false, out)) => results.push(Ok(out)),
+                Err(e) => results.push(Err(e)),
             }
-            Err(e) => {
-                for p in batch {
-                    let _ = p.reply.send(Err(StoreError(e.0.clone())));
-                }
+        }
+        tx.commit().map_err(err)
+    })();
+    if outcome.is_err() {
+        // Start over with a fresh connection next time.
+        *conn = None;
+    }
+    match outcome {
+        Ok(()) => {
+            for (p, r) in batch.into_iter().zip(results) {
+                let _ = p.reply.send(r);
+            }
+        }
+        Err(e) => {
+            for p in batch {
+                let _ = p.reply.send(Err(StoreError(e.0.clone())));
             }
         }
     }
@@ -1365,14 +1399,14 @@ fn bind_in(
         })
         .map_err(err)?;
     if n == 0 {
-        let live: Option<String> = tx
-            .query_row(
-                numbers::LIVE_FOR_WAYBILL,
-                params![b.tenant, b.waybill_no],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
+        let live: Option<String> = cached_query_row(
+            tx,
+            numbers::LIVE_FOR_WAYBILL,
+            params![b.tenant, b.waybill_no],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
         return Ok((
             false,
             live.map_or(BindOutcome::SlotTaken, BindOutcome::AlreadyBound),
@@ -1499,4 +1533,24 @@ fn wrapped_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<WrappedKey> {
         wrapped: r.get(3)?,
         created_at: r.get(4)?,
     })
+}
+
+/// A one-row query through the connection's statement cache: parsing the
+/// SQL costs more than most of these queries take to run.
+fn cached_query_row<T, P: rusqlite::Params>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
+/// A statement through the connection's statement cache.
+fn cached_execute<P: rusqlite::Params>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }

@@ -149,7 +149,8 @@ impl LogStorage for SqliteLog {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(lite)?;
         let size: i64 = tx
-            .query_row("SELECT size FROM tlog_state WHERE id = 1", [], |r| r.get(0))
+            .prepare_cached("SELECT size FROM tlog_state WHERE id = 1")
+            .and_then(|mut q| q.query_row([], |r| r.get(0)))
             .optional()
             .map_err(lite)?
             .unwrap_or(0);
@@ -196,11 +197,12 @@ impl LogStorage for SqliteLog {
                 }
             }
         }
-        tx.execute(
+        let size = idx(seq.size)?;
+        tx.prepare_cached(
             "INSERT INTO tlog_state (id, size, root) VALUES (1, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root",
-            rusqlite::params![idx(seq.size)?, &seq.root.0[..]],
         )
+        .and_then(|mut q| q.execute(rusqlite::params![size, &seq.root.0[..]]))
         .map_err(lite)?;
         tx.commit().map_err(lite)?;
         Ok(seq)
