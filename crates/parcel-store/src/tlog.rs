@@ -197,12 +197,12 @@ impl LogStorage for SqliteLog {
                 }
             }
         }
-        let size = idx(seq.size)?;
+        let new_size = idx(seq.size)?;
         tx.prepare_cached(
             "INSERT INTO tlog_state (id, size, root) VALUES (1, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root",
         )
-        .and_then(|mut q| q.execute(rusqlite::params![size, &seq.root.0[..]]))
+        .and_then(|mut q| q.execute(rusqlite::params![new_size, &seq.root.0[..]]))
         .map_err(lite)?;
         tx.commit().map_err(lite)?;
         Ok(seq)
