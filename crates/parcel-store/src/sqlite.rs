@@ -8,8 +8,8 @@ use parcel_numbers::Binding;
 use parcel_vault::model::{Party, ShipmentRecord, Status};
 use parcel_vault::store::{
     AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BindOutcome, BindingSink, BreakGlass,
-    InsertOutcome, Principal, PrincipalPhone, QuotaOverride, QuotaWindow, SealedShipment, Store,
-    StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
+    CiphertextRead, InsertOutcome, Principal, PrincipalPhone, QuotaOverride, QuotaWindow,
+    RevealReads, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
 };
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -26,20 +26,16 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
-    /// Serialises this process's quota transactions: SQLite takes one
-    /// writer at a time, and connections that find the lock taken back off
-    /// by sleeping (busy_timeout), which under load costs far more than
-    /// waiting in line here.
-    quota_lock: std::sync::Arc<std::sync::Mutex<()>>,
-    /// Binding writes, to the binding writer's thread (which stops when
-    /// the last clone of this store is dropped).
-    numbers: std::sync::mpsc::Sender<Pending>,
+    /// Binding writes and quota counts, to the writer's thread (which
+    /// stops when the last clone of this store is dropped).
+    writes: std::sync::mpsc::Sender<Pending>,
 }
 
-/// A binding write and where its result goes once committed.
+/// A write for the writer's thread and where its result goes once
+/// committed.
 struct Pending {
-    op: NumberOp,
-    reply: std::sync::mpsc::SyncSender<Result<NumberOut, StoreError>>,
+    op: WriteOp,
+    reply: std::sync::mpsc::SyncSender<Result<WriteOut, StoreError>>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -48,8 +44,13 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-enum NumberOp {
+enum WriteOp {
     Bind(Box<Binding>, i64),
+    Quota {
+        tenant: String,
+        principal: String,
+        windows: Vec<QuotaWindow>,
+    },
     End {
         tenant: String,
         id: String,
@@ -58,9 +59,11 @@ enum NumberOp {
     },
 }
 
-enum NumberOut {
+enum WriteOut {
     Bind(BindOutcome),
     End(bool),
+    /// The first full window, if any (nothing was counted then).
+    Quota(Option<usize>),
 }
 
 /// Prepared statements kept per connection: every statement of the store
@@ -100,17 +103,13 @@ impl SqliteStore {
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
-        let (numbers, queue) = std::sync::mpsc::channel();
+        let (writes, queue) = std::sync::mpsc::channel();
         let writer_path = path.to_owned();
         std::thread::Builder::new()
-            .name("sqlite-bindings".to_owned())
-            .spawn(move || number_writer(&writer_path, &queue))
-            .map_err(|e| StoreError(format!("binding writer: {e}")))?;
-        let store = Self {
-            pool,
-            quota_lock: std::sync::Arc::default(),
-            numbers,
-        };
+            .name("sqlite-writer".to_owned())
+            .spawn(move || writer(&writer_path, &queue))
+            .map_err(|e| StoreError(format!("writer thread: {e}")))?;
+        let store = Self { pool, writes };
         store.migrate()?;
         Ok(store)
     }
@@ -292,15 +291,7 @@ impl Store for SqliteStore {
         tenant: &str,
         waybill: &str,
     ) -> Result<Option<ShipmentRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM shipments WHERE tenant = ? AND waybill_no = ?"
-            ))
-            .map_err(err)?;
-        stmt.query_row(params![tenant, waybill], record_from)
-            .optional()
-            .map_err(err)
+        shipment_on(&*self.conn()?, tenant, waybill)
     }
 
     fn get_ciphertext(
@@ -309,18 +300,34 @@ impl Store for SqliteStore {
         waybill: &str,
         slot: usize,
     ) -> Result<Option<(String, Option<Vec<u8>>)>, StoreError> {
-        let column = SLOT_COLUMNS
-            .get(slot)
-            .ok_or_else(|| StoreError(format!("no ciphertext slot {slot}")))?;
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT period, {column} FROM shipments WHERE tenant = ? AND waybill_no = ?"
-            ))
-            .map_err(err)?;
-        stmt.query_row(params![tenant, waybill], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .map_err(err)
+        ciphertext_on(&*self.conn()?, tenant, waybill, slot)
+    }
+
+    fn reveal_reads(
+        &self,
+        tenant: &str,
+        principal: &str,
+        waybill: &str,
+        slot: Option<usize>,
+        now: i64,
+    ) -> Result<RevealReads, StoreError> {
+        // One connection and one read transaction: one snapshot, and one
+        // check of the WAL (and, after a write, one refill of the page
+        // cache) instead of five.
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(err)?;
+        let reads = RevealReads {
+            principal: principal_on(&tx, tenant, principal)?,
+            shipment: shipment_on(&tx, tenant, waybill)?,
+            ciphertext: match slot {
+                Some(slot) => ciphertext_on(&tx, tenant, waybill, slot)?,
+                None => None,
+            },
+            approval_hold: hold_on(&tx, tenant, principal, now)?,
+            quota_override: override_on(&tx, tenant, principal, now)?,
+        };
+        tx.commit().map_err(err)?;
+        Ok(reads)
     }
 
     fn update_shipment(
@@ -662,15 +669,7 @@ impl Store for SqliteStore {
     }
 
     fn get_principal(&self, tenant: &str, id: &str) -> Result<Option<Principal>, StoreError> {
-        let conn = self.conn()?;
-        cached_query_row(
-            &conn,
-            &format!("{} WHERE tenant = ? AND id = ?", access::PRINCIPAL),
-            params![tenant, id],
-            principal_from,
-        )
-        .optional()
-        .map_err(err)
+        principal_on(&*self.conn()?, tenant, id)
     }
 
     fn list_principals(&self, tenant: &str) -> Result<Vec<Principal>, StoreError> {
@@ -726,20 +725,18 @@ impl Store for SqliteStore {
         if let Some(i) = windows.iter().position(|w| w.limit <= 0) {
             return Ok(Some(i));
         }
-        let _turn = self
-            .quota_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut conn = self.conn()?;
-        // Counters are not worth an fsync per reveal: this connection
-        // commits them without waiting for the disk (WAL keeps them
-        // consistent), then goes back to FULL for everything else.
-        conn.execute_batch("PRAGMA synchronous = NORMAL")
-            .map_err(err)?;
-        let result = take_quota_tx(&mut conn, tenant, principal, windows);
-        conn.execute_batch("PRAGMA synchronous = FULL")
-            .map_err(err)?;
-        result
+        // Through the writer: every count queued meanwhile shares one
+        // commit, and the other connections drop their page caches once
+        // per batch rather than once per reveal.
+        let op = WriteOp::Quota {
+            tenant: tenant.to_owned(),
+            principal: principal.to_owned(),
+            windows: windows.to_vec(),
+        };
+        match self.write(op)? {
+            WriteOut::Quota(full) => Ok(full),
+            WriteOut::Bind(_) | WriteOut::End(_) => Err(err("writer: mismatched reply")),
+        }
     }
 
     fn prune_quota(&self, before: i64) -> Result<u64, StoreError> {
@@ -991,20 +988,7 @@ impl Store for SqliteStore {
         principal: &str,
         now: i64,
     ) -> Result<Option<QuotaOverride>, StoreError> {
-        let conn = self.conn()?;
-        let mut q = conn.prepare_cached(risk::QUOTA_OVERRIDE).map_err(err)?;
-        q.query_row(params![tenant, principal, now], |r| {
-            Ok(QuotaOverride {
-                tenant: r.get(0)?,
-                principal: r.get(1)?,
-                per_hour: r.get(2)?,
-                per_day: r.get(3)?,
-                until: r.get(4)?,
-                reason: r.get(5)?,
-            })
-        })
-        .optional()
-        .map_err(err)
+        override_on(&*self.conn()?, tenant, principal, now)
     }
 
     fn put_approval_hold(
@@ -1030,11 +1014,7 @@ impl Store for SqliteStore {
         principal: &str,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let conn = self.conn()?;
-        let mut q = conn.prepare_cached(risk::APPROVAL_HOLD).map_err(err)?;
-        q.query_row(params![tenant, principal, now], |r| r.get(0))
-            .optional()
-            .map_err(err)
+        hold_on(&*self.conn()?, tenant, principal, now)
     }
 
     fn lift_restrictions(
@@ -1083,9 +1063,9 @@ impl Store for SqliteStore {
     }
 
     fn bind_number(&self, b: &Binding, now: i64) -> Result<BindOutcome, StoreError> {
-        match self.number_op(NumberOp::Bind(Box::new(b.clone()), now))? {
-            NumberOut::Bind(o) => Ok(o),
-            NumberOut::End(_) => Err(err("binding writer: mismatched reply")),
+        match self.write(WriteOp::Bind(Box::new(b.clone()), now))? {
+            WriteOut::Bind(o) => Ok(o),
+            WriteOut::End(_) | WriteOut::Quota(_) => Err(err("writer: mismatched reply")),
         }
     }
 
@@ -1096,15 +1076,15 @@ impl Store for SqliteStore {
         at: i64,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        let op = NumberOp::End {
+        let op = WriteOp::End {
             tenant: tenant.to_owned(),
             id: id.to_owned(),
             at,
             reason: reason.to_owned(),
         };
-        match self.number_op(op)? {
-            NumberOut::End(e) => Ok(e),
-            NumberOut::Bind(_) => Err(err("binding writer: mismatched reply")),
+        match self.write(op)? {
+            WriteOut::End(e) => Ok(e),
+            WriteOut::Bind(_) | WriteOut::Quota(_) => Err(err("writer: mismatched reply")),
         }
     }
 
@@ -1241,47 +1221,44 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Runs one binding write on the binding writer's thread and waits
+    /// Runs one write on the writer's thread and waits
     /// for its result.
-    fn number_op(&self, op: NumberOp) -> Result<NumberOut, StoreError> {
+    fn write(&self, op: WriteOp) -> Result<WriteOut, StoreError> {
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.numbers
+        self.writes
             .send(Pending { op, reply })
-            .map_err(|_| err("binding writer: stopped"))?;
-        answer.recv().map_err(|_| err("binding writer: no reply"))?
+            .map_err(|_| err("writer: stopped"))?;
+        answer.recv().map_err(|_| err("writer: no reply"))?
     }
 }
 
-/// Most binding writes combined into one transaction.
-const NUMBER_BATCH: usize = 4096;
+/// Most writes combined into one transaction.
+const WRITE_BATCH: usize = 4096;
 
-/// The binding writer: every write queued while the previous transaction
-/// ran goes into the next one (each in its own savepoint, so a refused
-/// one changes nothing), which commits once before each caller gets its
-/// result. Commits do not wait for the disk (`synchronous = NORMAL`: WAL
-/// keeps them consistent and a process crash cannot lose one; the
-/// transparency-log entry of each bind and unbind is durable on its own).
-/// One thread rather than callers taking turns: a caller whose write was
-/// committed by someone else's turn would still queue for the turn.
-fn number_writer(path: &std::path::Path, queue: &std::sync::mpsc::Receiver<Pending>) {
+/// The writer of bindings and reveal-quota counts: every write queued
+/// while the previous transaction ran goes into the next one (each in its
+/// own savepoint, so a refused one changes nothing), which commits once
+/// before each caller gets its result. Commits do not wait for the disk
+/// (`synchronous = NORMAL`: WAL keeps them consistent and a process crash
+/// cannot lose one; the transparency-log entry of each bind, unbind and
+/// reveal is durable on its own). One thread rather than callers taking
+/// turns: a caller whose write was committed by someone else's turn would
+/// still queue for the turn.
+fn writer(path: &std::path::Path, queue: &std::sync::mpsc::Receiver<Pending>) {
     let mut conn: Option<rusqlite::Connection> = None;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
-        while batch.len() < NUMBER_BATCH {
+        while batch.len() < WRITE_BATCH {
             match queue.try_recv() {
                 Ok(p) => batch.push(p),
                 Err(_) => break,
             }
         }
-        run_number_batch(path, &mut conn, batch);
+        run_batch(path, &mut conn, batch);
     }
 }
 
-fn run_number_batch(
-    path: &std::path::Path,
-    conn: &mut Option<rusqlite::Connection>,
-    batch: Vec<Pending>,
-) {
+fn run_batch(path: &std::path::Path, conn: &mut Option<rusqlite::Connection>, batch: Vec<Pending>) {
     let mut results = Vec::with_capacity(batch.len());
     let outcome = (|| -> Result<(), StoreError> {
         if conn.is_none() {
@@ -1295,7 +1272,7 @@ fn run_number_batch(
             *conn = Some(c);
         }
         let Some(conn) = conn.as_mut() else {
-            return Err(err("binding writer: no connection"));
+            return Err(err("writer: no connection"));
         };
         let mut tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -1303,15 +1280,21 @@ fn run_number_batch(
         for p in &batch {
             let sp = tx.savepoint().map_err(err)?;
             let r = match &p.op {
-                NumberOp::Bind(b, now) => {
-                    bind_in(&sp, b, *now).map(|(keep, o)| (keep, NumberOut::Bind(o)))
+                WriteOp::Bind(b, now) => {
+                    bind_in(&sp, b, *now).map(|(keep, o)| (keep, WriteOut::Bind(o)))
                 }
-                NumberOp::End {
+                WriteOp::Quota {
+                    tenant,
+                    principal,
+                    windows,
+                } => quota_in(&sp, tenant, principal, windows)
+                    .map(|full| (full.is_none(), WriteOut::Quota(full))),
+                WriteOp::End {
                     tenant,
                     id,
                     at,
                     reason,
-                } => end_in(&sp, tenant, id, *at, reason).map(|e| (e, NumberOut::End(e))),
+                } => end_in(&sp, tenant, id, *at, reason).map(|e| (e, WriteOut::End(e))),
             };
             match r {
                 Ok((true, out)) => {
@@ -1497,15 +1480,15 @@ fn principal_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Principal> {
     })
 }
 
-fn take_quota_tx(
-    conn: &mut rusqlite::Connection,
+/// Counts one reveal in every window, inside the writer's savepoint; the
+/// first full window, if any (the caller then rolls the savepoint back, so
+/// the windows already counted are not).
+fn quota_in(
+    tx: &rusqlite::Connection,
     tenant: &str,
     principal: &str,
     windows: &[QuotaWindow],
 ) -> Result<Option<usize>, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(err)?;
     for (i, w) in windows.iter().enumerate() {
         let counted: Option<i64> = tx
             .prepare_cached(access::TAKE_QUOTA)
@@ -1517,12 +1500,92 @@ fn take_quota_tx(
             })
             .map_err(err)?;
         if counted.is_none() {
-            // Dropping the transaction rolls back the windows already counted.
             return Ok(Some(i));
         }
     }
-    tx.commit().map_err(err)?;
     Ok(None)
+}
+
+fn shipment_on(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    waybill: &str,
+) -> Result<Option<ShipmentRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM shipments WHERE tenant = ? AND waybill_no = ?"
+        ))
+        .map_err(err)?;
+    stmt.query_row(params![tenant, waybill], record_from)
+        .optional()
+        .map_err(err)
+}
+
+fn ciphertext_on(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    waybill: &str,
+    slot: usize,
+) -> Result<Option<CiphertextRead>, StoreError> {
+    let column = SLOT_COLUMNS
+        .get(slot)
+        .ok_or_else(|| StoreError(format!("no ciphertext slot {slot}")))?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT period, {column} FROM shipments WHERE tenant = ? AND waybill_no = ?"
+        ))
+        .map_err(err)?;
+    stmt.query_row(params![tenant, waybill], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(err)
+}
+
+fn principal_on(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<Principal>, StoreError> {
+    cached_query_row(
+        conn,
+        &format!("{} WHERE tenant = ? AND id = ?", access::PRINCIPAL),
+        params![tenant, id],
+        principal_from,
+    )
+    .optional()
+    .map_err(err)
+}
+
+fn override_on(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    principal: &str,
+    now: i64,
+) -> Result<Option<QuotaOverride>, StoreError> {
+    let mut q = conn.prepare_cached(risk::QUOTA_OVERRIDE).map_err(err)?;
+    q.query_row(params![tenant, principal, now], |r| {
+        Ok(QuotaOverride {
+            tenant: r.get(0)?,
+            principal: r.get(1)?,
+            per_hour: r.get(2)?,
+            per_day: r.get(3)?,
+            until: r.get(4)?,
+            reason: r.get(5)?,
+        })
+    })
+    .optional()
+    .map_err(err)
+}
+
+fn hold_on(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    principal: &str,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    let mut q = conn.prepare_cached(risk::APPROVAL_HOLD).map_err(err)?;
+    q.query_row(params![tenant, principal, now], |r| r.get(0))
+        .optional()
+        .map_err(err)
 }
 
 fn wrapped_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<WrappedKey> {

@@ -1214,3 +1214,80 @@ fn alerts_suppressions_and_quota_overrides() {
         assert_eq!(s.quota_override("acme", "E7", NOW).unwrap(), None);
     }
 }
+
+#[test]
+fn reveal_reads_match_the_reads_one_by_one() {
+    use parcel_vault::store::{Principal, QuotaOverride};
+    for b in backends() {
+        let vault = b.vault(180);
+        let s = &b.store;
+        vault
+            .create(
+                "acme",
+                &shipment("SF7000000000031", &phone(61), &phone(62), 61),
+                NOW,
+            )
+            .unwrap();
+        s.put_principal(&Principal {
+            tenant: "acme".into(),
+            id: "E9".into(),
+            role: "courier".into(),
+            station: None,
+            status: "active".into(),
+            created_at: NOW,
+        })
+        .unwrap();
+        let check = |principal: &str, waybill: &str, slot: Option<usize>, now: i64| {
+            let r = s.reveal_reads("acme", principal, waybill, slot, now).unwrap();
+            let what = format!("{} {principal} {waybill} {slot:?}", b.name);
+            assert_eq!(r.principal, s.get_principal("acme", principal).unwrap(), "{what}");
+            assert_eq!(
+                r.shipment.as_ref().map(|x| &x.waybill_no),
+                s.get_shipment("acme", waybill)
+                    .unwrap()
+                    .as_ref()
+                    .map(|x| &x.waybill_no),
+                "{what}"
+            );
+            let one = match slot {
+                Some(slot) => s.get_ciphertext("acme", waybill, slot).unwrap(),
+                None => None,
+            };
+            assert_eq!(r.ciphertext, one, "{what}");
+            assert_eq!(
+                r.approval_hold,
+                s.approval_hold("acme", principal, now).unwrap(),
+                "{what}"
+            );
+            assert_eq!(
+                r.quota_override,
+                s.quota_override("acme", principal, now).unwrap(),
+                "{what}"
+            );
+            r
+        };
+        let r = check("E9", "SF7000000000031", Some(1), NOW);
+        assert!(r.principal.is_some() && r.shipment.is_some(), "{}", b.name);
+        assert!(r.ciphertext.as_ref().is_some_and(|(_, c)| c.is_some()));
+        assert!(r.approval_hold.is_none() && r.quota_override.is_none());
+        // Nothing there: an unknown principal and shipment, no slot.
+        let r = check("E404", "SF7000000000404", None, NOW);
+        assert!(r.principal.is_none() && r.shipment.is_none() && r.ciphertext.is_none());
+        // Restrictions in force are seen, expired ones are not.
+        s.put_approval_hold("acme", "E9", NOW + 60, "al9").unwrap();
+        s.put_quota_override(&QuotaOverride {
+            tenant: "acme".into(),
+            principal: "E9".into(),
+            per_hour: 1,
+            per_day: 2,
+            until: NOW + 60,
+            reason: "al9".into(),
+        })
+        .unwrap();
+        let r = check("E9", "SF7000000000031", Some(0), NOW);
+        assert_eq!(r.approval_hold.as_deref(), Some("al9"), "{}", b.name);
+        assert_eq!(r.quota_override.map(|o| o.per_day), Some(2), "{}", b.name);
+        let r = check("E9", "SF7000000000031", Some(0), NOW + 60);
+        assert!(r.approval_hold.is_none() && r.quota_override.is_none());
+    }
+}

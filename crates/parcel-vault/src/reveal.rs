@@ -151,14 +151,17 @@ impl Vault {
             .clone();
         let tenant = &principal.tenant;
         let version = engine.policies().version().to_owned();
-        let fresh = self
-            .store()
-            .get_principal(tenant, &principal.id)?
-            .unwrap_or_else(|| Principal {
-                status: "suspended".to_owned(),
-                ..principal.clone()
-            });
-        let record = self.store().get_shipment(tenant, &input.waybill_no)?;
+        let slot = crate::model::slot(input.party, input.field)
+            .ok_or_else(|| VaultError::invalid("field", "the recipient has no ID number"))?;
+        // One snapshot for the decision and the value it releases.
+        let reads =
+            self.store()
+                .reveal_reads(tenant, &principal.id, &input.waybill_no, Some(slot), now)?;
+        let fresh = reads.principal.unwrap_or_else(|| Principal {
+            status: "suspended".to_owned(),
+            ..principal.clone()
+        });
+        let record = reads.shipment;
         let mut break_glass: Option<BreakGlass> = None;
         let decision = match &record {
             None => denial("not_found", "shipment-exists", &version),
@@ -220,10 +223,7 @@ impl Vault {
         if decision.allowed
             && break_glass.is_none()
             && fresh.role != "admin"
-            && self
-                .store()
-                .approval_hold(tenant, &fresh.id, now)?
-                .is_some()
+            && reads.approval_hold.is_some()
         {
             decision = denial("approval_required", "risk-approval-hold", &decision.version);
         }
@@ -234,7 +234,7 @@ impl Vault {
                 .find(|(role, _, _)| *role == fresh.role)
                 .map_or((0, 0), |(_, h, d)| (*h, *d));
             // An insider-risk response may have tightened this principal's.
-            if let Some(o) = self.store().quota_override(tenant, &fresh.id, now)? {
+            if let Some(o) = &reads.quota_override {
                 hour = hour.min(o.per_hour);
                 day = day.min(o.per_day);
             }
@@ -264,7 +264,13 @@ impl Vault {
         // Decrypt before recording, so the entry says exactly what left;
         // the buffer is zeroized if the log refuses it.
         let value = if decision.allowed {
-            Some(self.decrypt_field(tenant, &input.waybill_no, input.party, input.field)?)
+            Some(self.open_field(
+                tenant,
+                &input.waybill_no,
+                input.party,
+                input.field,
+                reads.ciphertext,
+            )?)
         } else {
             None
         };

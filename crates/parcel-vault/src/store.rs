@@ -286,6 +286,25 @@ pub struct AlertUpdate<'a> {
     pub at: i64,
 }
 
+/// What one reveal reads before it decides: the principal as stored now,
+/// the shipment, the ciphertext asked for, and any insider-risk
+/// restriction in force. [`Store::reveal_reads`] reads them together.
+#[derive(Debug, Clone, Default)]
+pub struct RevealReads {
+    /// The principal (`None`: no longer exists).
+    pub principal: Option<Principal>,
+    /// The shipment, without ciphertexts.
+    pub shipment: Option<ShipmentRecord>,
+    /// The ciphertext of the slot asked for, as
+    /// [`Store::get_ciphertext`] returns it.
+    pub ciphertext: Option<CiphertextRead>,
+    /// The alert id of an approval hold in force, as
+    /// [`Store::approval_hold`] returns it.
+    pub approval_hold: Option<String>,
+    /// A quota override in force.
+    pub quota_override: Option<QuotaOverride>,
+}
+
 /// A temporary reveal quota below the role's, set by an insider-risk
 /// response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,6 +375,29 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn backend(&self) -> &'static str;
     /// Starts a batch transaction.
     fn begin(&self) -> Result<Box<dyn StoreTx + '_>, StoreError>;
+    /// Everything a reveal of `slot` of `waybill` by `principal` reads
+    /// before it decides. Stores that can read it in one snapshot (one
+    /// connection, one read transaction) override this; the default makes
+    /// the five reads one by one.
+    fn reveal_reads(
+        &self,
+        tenant: &str,
+        principal: &str,
+        waybill: &str,
+        slot: Option<usize>,
+        now: i64,
+    ) -> Result<RevealReads, StoreError> {
+        Ok(RevealReads {
+            principal: self.get_principal(tenant, principal)?,
+            shipment: self.get_shipment(tenant, waybill)?,
+            ciphertext: match slot {
+                Some(slot) => self.get_ciphertext(tenant, waybill, slot)?,
+                None => None,
+            },
+            approval_hold: self.approval_hold(tenant, principal, now)?,
+            quota_override: self.quota_override(tenant, principal, now)?,
+        })
+    }
     /// Reads a shipment (without ciphertexts).
     fn get_shipment(
         &self,

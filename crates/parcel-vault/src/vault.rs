@@ -539,13 +539,24 @@ impl Vault {
         party: Party,
         field: Field,
     ) -> Result<Zeroizing<String>, VaultError> {
-        let what = format!("{}.{}", party.as_str(), field.as_str());
         let index = slot(party, field)
             .ok_or_else(|| VaultError::invalid("field", "the recipient has no ID number"))?;
-        let (period, blob) = self
-            .store
-            .get_ciphertext(tenant, waybill, index)?
-            .ok_or(VaultError::NotFound)?;
+        let read = self.store.get_ciphertext(tenant, waybill, index)?;
+        self.open_field(tenant, waybill, party, field, read)
+    }
+
+    /// Opens a ciphertext read by [`Store::get_ciphertext`] (or with a
+    /// reveal's other reads) for `field` of `party` of `waybill`.
+    pub(crate) fn open_field(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        party: Party,
+        field: Field,
+        read: Option<crate::store::CiphertextRead>,
+    ) -> Result<Zeroizing<String>, VaultError> {
+        let what = format!("{}.{}", party.as_str(), field.as_str());
+        let (period, blob) = read.ok_or(VaultError::NotFound)?;
         let blob = blob.ok_or_else(|| VaultError::Erased { what: what.clone() })?;
         let cipher = self.cipher(tenant, &period, false)?;
         let plain = cipher.open(tenant, waybill, party, field, &blob)?;
