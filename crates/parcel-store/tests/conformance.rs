@@ -1238,9 +1238,15 @@ fn reveal_reads_match_the_reads_one_by_one() {
         })
         .unwrap();
         let check = |principal: &str, waybill: &str, slot: Option<usize>, now: i64| {
-            let r = s.reveal_reads("acme", principal, waybill, slot, now).unwrap();
+            let r = s
+                .reveal_reads("acme", principal, waybill, slot, now)
+                .unwrap();
             let what = format!("{} {principal} {waybill} {slot:?}", b.name);
-            assert_eq!(r.principal, s.get_principal("acme", principal).unwrap(), "{what}");
+            assert_eq!(
+                r.principal,
+                s.get_principal("acme", principal).unwrap(),
+                "{what}"
+            );
             assert_eq!(
                 r.shipment.as_ref().map(|x| &x.waybill_no),
                 s.get_shipment("acme", waybill)
