@@ -308,7 +308,7 @@ impl Store for SqliteStore {
         tenant: &str,
         principal: &str,
         waybill: &str,
-        slot: Option<usize>,
+        slot: usize,
         now: i64,
     ) -> Result<RevealReads, StoreError> {
         // One connection and one read transaction: one snapshot, and one
@@ -319,10 +319,7 @@ impl Store for SqliteStore {
         let reads = RevealReads {
             principal: principal_on(&tx, tenant, principal)?,
             shipment: shipment_on(&tx, tenant, waybill)?,
-            ciphertext: match slot {
-                Some(slot) => ciphertext_on(&tx, tenant, waybill, slot)?,
-                None => None,
-            },
+            ciphertext: ciphertext_on(&tx, tenant, waybill, slot)?,
             approval_hold: hold_on(&tx, tenant, principal, now)?,
             quota_override: override_on(&tx, tenant, principal, now)?,
         };

@@ -1237,7 +1237,7 @@ fn reveal_reads_match_the_reads_one_by_one() {
             created_at: NOW,
         })
         .unwrap();
-        let check = |principal: &str, waybill: &str, slot: Option<usize>, now: i64| {
+        let check = |principal: &str, waybill: &str, slot: usize, now: i64| {
             let r = s
                 .reveal_reads("acme", principal, waybill, slot, now)
                 .unwrap();
@@ -1255,10 +1255,7 @@ fn reveal_reads_match_the_reads_one_by_one() {
                     .map(|x| &x.waybill_no),
                 "{what}"
             );
-            let one = match slot {
-                Some(slot) => s.get_ciphertext("acme", waybill, slot).unwrap(),
-                None => None,
-            };
+            let one = s.get_ciphertext("acme", waybill, slot).unwrap();
             assert_eq!(r.ciphertext, one, "{what}");
             assert_eq!(
                 r.approval_hold,
@@ -1272,12 +1269,12 @@ fn reveal_reads_match_the_reads_one_by_one() {
             );
             r
         };
-        let r = check("E9", "SF7000000000031", Some(1), NOW);
+        let r = check("E9", "SF7000000000031", 1, NOW);
         assert!(r.principal.is_some() && r.shipment.is_some(), "{}", b.name);
         assert!(r.ciphertext.as_ref().is_some_and(|(_, c)| c.is_some()));
         assert!(r.approval_hold.is_none() && r.quota_override.is_none());
-        // Nothing there: an unknown principal and shipment, no slot.
-        let r = check("E404", "SF7000000000404", None, NOW);
+        // Nothing there: an unknown principal and shipment.
+        let r = check("E404", "SF7000000000404", 1, NOW);
         assert!(r.principal.is_none() && r.shipment.is_none() && r.ciphertext.is_none());
         // Restrictions in force are seen, expired ones are not.
         s.put_approval_hold("acme", "E9", NOW + 60, "al9").unwrap();
@@ -1290,10 +1287,10 @@ fn reveal_reads_match_the_reads_one_by_one() {
             reason: "al9".into(),
         })
         .unwrap();
-        let r = check("E9", "SF7000000000031", Some(0), NOW);
+        let r = check("E9", "SF7000000000031", 0, NOW);
         assert_eq!(r.approval_hold.as_deref(), Some("al9"), "{}", b.name);
         assert_eq!(r.quota_override.map(|o| o.per_day), Some(2), "{}", b.name);
-        let r = check("E9", "SF7000000000031", Some(0), NOW + 60);
+        let r = check("E9", "SF7000000000031", 0, NOW + 60);
         assert!(r.approval_hold.is_none() && r.quota_override.is_none());
     }
 }

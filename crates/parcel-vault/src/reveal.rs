@@ -156,7 +156,7 @@ impl Vault {
         // One snapshot for the decision and the value it releases.
         let reads =
             self.store()
-                .reveal_reads(tenant, &principal.id, &input.waybill_no, Some(slot), now)?;
+                .reveal_reads(tenant, &principal.id, &input.waybill_no, slot, now)?;
         let fresh = reads.principal.unwrap_or_else(|| Principal {
             status: "suspended".to_owned(),
             ..principal.clone()

@@ -384,16 +384,13 @@ pub trait Store: Send + Sync + fmt::Debug {
         tenant: &str,
         principal: &str,
         waybill: &str,
-        slot: Option<usize>,
+        slot: usize,
         now: i64,
     ) -> Result<RevealReads, StoreError> {
         Ok(RevealReads {
             principal: self.get_principal(tenant, principal)?,
             shipment: self.get_shipment(tenant, waybill)?,
-            ciphertext: match slot {
-                Some(slot) => self.get_ciphertext(tenant, waybill, slot)?,
-                None => None,
-            },
+            ciphertext: self.get_ciphertext(tenant, waybill, slot)?,
             approval_hold: self.approval_hold(tenant, principal, now)?,
             quota_override: self.quota_override(tenant, principal, now)?,
         })
