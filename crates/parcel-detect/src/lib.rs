@@ -249,8 +249,9 @@ impl Detector {
             hot: &self.ctx,
         };
         net::scan_emails(&env, &mut sink);
-        net::scan_ipv6(&env, &mut sink);
-        numbers::scan(&env, &mut sink);
+        let mut colons = Vec::new();
+        numbers::scan(&env, &mut sink, &mut colons);
+        net::scan_ipv6(&env, &mut sink, &colons);
         if !hay.is_ascii() {
             self.cjk.scan(&env, &mut sink);
         }

@@ -96,17 +96,21 @@ fn time_token_end(hay: &[u8], c: usize) -> Option<usize> {
     .then_some(c + 6)
 }
 
-pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>) {
+/// Whether a byte could stand beside a colon inside an IPv6 address.
+pub(crate) fn hexish(b: Option<&u8>) -> bool {
+    b.is_some_and(|&b| b.is_ascii_hexdigit() || b == b':')
+}
+
+/// Looks for IPv6 addresses around `colons`: in order, those with a hex
+/// digit or a colon on both sides (the number pass collects them). Most
+/// colons in logs are `"key":"value"` or `key: value` and are not among
+/// them; every address worth reporting (two non-zero groups) has such a
+/// colon, and its candidate span is the same as from its first colon.
+pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>, colons: &[usize]) {
     let hay = env.hay;
     let mut resume = 0;
-    for colon in memchr_iter(b':', hay) {
+    for &colon in colons {
         if colon < resume {
-            continue;
-        }
-        // Most colons are `"key":"value"` or `key: value`: no hex digit or
-        // colon on either side, so no address.
-        let hexish = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_hexdigit() || b == b':');
-        if !hexish(colon.checked_sub(1).and_then(|i| hay.get(i))) && !hexish(hay.get(colon + 1)) {
             continue;
         }
         if let Some(end) = time_token_end(hay, colon) {

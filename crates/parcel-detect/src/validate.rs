@@ -50,48 +50,46 @@ pub struct IdCheck {
 /// Validates an 18-digit (check digit may be `X`) or 15-digit resident ID:
 /// province code, birth date, and for 18 digits the MOD 11-2 check.
 pub fn resident_id(id: &[u8]) -> Option<IdCheck> {
-    let (birth, legacy) = match id.len() {
-        18 => {
-            if !all_digits(&id[..17]) {
-                return None;
-            }
-            let sum: u32 = id[..17]
-                .iter()
-                .zip(ID_WEIGHTS)
-                .map(|(&d, w)| u32::from(d - b'0') * w)
-                .sum();
-            let expected = ID_CHECK[(sum % 11) as usize];
-            if id[17].to_ascii_uppercase() != expected {
-                return None;
-            }
-            let y = digits_value(&id[6..10]);
-            (
-                (y, digits_value(&id[10..12]), digits_value(&id[12..14])),
-                false,
-            )
-        }
-        15 => {
-            if !all_digits(id) {
-                return None;
-            }
-            (
-                (
-                    1900 + digits_value(&id[6..8]),
-                    digits_value(&id[8..10]),
-                    digits_value(&id[10..12]),
-                ),
-                true,
-            )
-        }
+    // The cheap checks first: most digit runs a scan meets are order ids,
+    // and nearly all of them fail the province code or the birth date
+    // before the weighted sum is worth computing.
+    let legacy = match id.len() {
+        18 => false,
+        15 => true,
         _ => return None,
     };
+    if !all_digits(&id[..if legacy { 15 } else { 17 }]) {
+        return None;
+    }
     let province = digits_value(&id[..2]);
     if !PROVINCE_CODES.iter().any(|&p| u32::from(p) == province) {
         return None;
     }
-    let (y, m, d) = birth;
+    let (y, m, d) = if legacy {
+        (
+            1900 + digits_value(&id[6..8]),
+            digits_value(&id[8..10]),
+            digits_value(&id[10..12]),
+        )
+    } else {
+        (
+            digits_value(&id[6..10]),
+            digits_value(&id[10..12]),
+            digits_value(&id[12..14]),
+        )
+    };
     if !(1900..=2030).contains(&y) || !valid_date(y, m, d) {
         return None;
+    }
+    if !legacy {
+        let sum: u32 = id[..17]
+            .iter()
+            .zip(ID_WEIGHTS)
+            .map(|(&d, w)| u32::from(d - b'0') * w)
+            .sum();
+        if id[17].to_ascii_uppercase() != ID_CHECK[(sum % 11) as usize] {
+            return None;
+        }
     }
     Some(IdCheck {
         county_known: tables().is_county_code(digits_value(&id[..6])),
@@ -133,7 +131,18 @@ pub enum CardIssuer {
 /// Validates a payment card number: length, Luhn, and an issuer prefix.
 pub fn bank_card(digits: &[u8]) -> Option<CardIssuer> {
     let len = digits.len();
-    if !(15..=19).contains(&len) || !luhn(digits) {
+    if !(15..=19).contains(&len) {
+        return None;
+    }
+    // Issuer first (a table look-up), then the Luhn sum over every digit.
+    let issuer = issuer_of(digits)?;
+    luhn(digits).then_some(issuer)
+}
+
+/// The issuer a card number's length and leading digits name, if any.
+fn issuer_of(digits: &[u8]) -> Option<CardIssuer> {
+    let len = digits.len();
+    if !all_digits(&digits[..5]) {
         return None;
     }
     let p2 = digits_value(&digits[..2]);
@@ -174,7 +183,7 @@ pub fn cn_mobile(digits: &[u8]) -> bool {
 /// into area code and local number if the area code is real and the local
 /// number has 7 or 8 digits not starting with 0 or 1.
 pub fn cn_landline(digits: &[u8]) -> Option<(usize, usize)> {
-    if !all_digits(digits) || digits.first() != Some(&b'0') {
+    if digits.first() != Some(&b'0') || !(10..=12).contains(&digits.len()) || !all_digits(digits) {
         return None;
     }
     for area_len in [3usize, 4] {
