@@ -4,7 +4,12 @@
 //!
 //! `cargo run --release -p parcel-detect --example scan_file -- FILE [RUNS]`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a developer tool")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a developer tool"
+)]
 
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 //! lists. A finding's score rises when its context names its type and falls
 //! when the context names something else (an order number, a timestamp).
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use memchr::memrchr;
 
 use crate::BuildError;
@@ -204,9 +204,13 @@ pub(crate) struct HotWords {
 
 impl HotWords {
     pub(crate) fn new() -> Result<Self, BuildError> {
+        // A DFA: a few hundred states, and every number candidate that
+        // needs context searches the 40 bytes before it (an NFA walk there
+        // cost more than validating the number).
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(HOT_WORDS.iter().map(|(w, _)| w))
             .map_err(|e| BuildError::Automaton {
                 what: "hot-word",
