@@ -199,6 +199,14 @@ pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, colons: &mut Vec<usize>) 
             let s = i + starts.trailing_zeros() as usize;
             starts &= starts - 1;
             if s < done {
+                // Drop every start the last cluster covered at once (a long
+                // digit run has a start bit at each of its first bytes).
+                let covered = done - i;
+                starts &= if covered >= 64 {
+                    0
+                } else {
+                    u64::MAX << covered
+                };
                 continue;
             }
             let Some(off) = hay[s..s + MIN_SPAN].iter().position(u8::is_ascii_digit) else {
@@ -382,6 +390,18 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
     let hay = env.hay;
     let e = run_end(hay, p);
     let prev = p.checked_sub(1).map(|i| hay[i]);
+    if !prev.is_some_and(|b| b.is_ascii_alphabetic()) && is_date_year(hay, p, e, prev) {
+        return e;
+    }
+    number_at_full(env, sink, p)
+}
+
+/// [`number_at`] without the date shortcut (which the tests check against
+/// this).
+fn number_at_full(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
+    let hay = env.hay;
+    let e = run_end(hay, p);
+    let prev = p.checked_sub(1).map(|i| hay[i]);
     let next = hay.get(e).copied();
 
     if prev.is_some_and(|b| b.is_ascii_alphabetic()) {
@@ -525,6 +545,22 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
         }
     }
     e
+}
+
+/// Whether the run `p..e` is the year of a `YYYY-MM-D…` date, for which
+/// [`number_at`] would find nothing and resume at `e`: its groups are the
+/// year, two digits and more, and a second group of two digits leaves the
+/// year alone, with too few digits (unless it is `0086`, a country code,
+/// so a leading `0` is excluded). Every log line starts with such a date,
+/// so this saves the group walk for most lines.
+fn is_date_year(hay: &[u8], p: usize, e: usize, prev: Option<u8>) -> bool {
+    e - p == 4
+        && hay[p] != b'0'
+        && !matches!(prev, Some(b'.' | b':'))
+        && matches!(
+            hay.get(e..e + 5),
+            Some([b'-', m1, m2, b'-', d1]) if m1.is_ascii_digit() && m2.is_ascii_digit() && d1.is_ascii_digit()
+        )
 }
 
 /// The types a digit string with these group lengths could be.
@@ -876,6 +912,27 @@ mod tests {
             let expected = (naive(|b| (0x20..=0x39).contains(&b)), naive(|b| b == b':'));
             proptest::prop_assert_eq!(block_masks(&bytes), expected);
             proptest::prop_assert_eq!(block_masks_swar(&bytes), expected);
+        }
+
+        #[test]
+        fn date_years_hold_nothing(
+            before in "[ (（+.:\"=a-z0-9]{0,3}",
+            year in "[1-9][0-9]{3}",
+            rest in "-[0-9]{2}-[0-9]{1,3}([ -][0-9]{1,12}){0,4}[ T:.a-z]{0,2}",
+        ) {
+            let text = format!("{before}{year}{rest}");
+            let p = before.len();
+            let t = text.as_bytes();
+            let e = run_end(t, p);
+            let prev = p.checked_sub(1).map(|i| t[i]);
+            if e == p + 4 && !prev.is_some_and(|b| b.is_ascii_digit() || b.is_ascii_alphabetic()) && is_date_year(t, p, e, prev) {
+                let (env_doc, hot) = (crate::DocContext::default(), crate::context::HotWords::new().unwrap());
+                let env = Env { hay: t, doc: &env_doc, hot: &hot };
+                let opts = crate::Options { explain: false, min_score: 0.0 };
+                let mut sink = Sink { out: Vec::new(), opts: &opts };
+                proptest::prop_assert_eq!(number_at_full(&env, &mut sink, p), e);
+                proptest::prop_assert!(sink.out.is_empty());
+            }
         }
 
         #[test]

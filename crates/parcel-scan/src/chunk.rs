@@ -67,6 +67,10 @@ impl<R: Read> Chunker<R> {
         }
         let mut data = std::mem::take(&mut self.carry);
         if !self.eof {
+            // Room for the whole chunk up front (and `read_to_end`'s small
+            // end-of-input probe): growing by doubling copied every chunk
+            // about twice.
+            data.reserve(self.size + 64);
             // `take` + `read_to_end` fills without zeroing the buffer first.
             let want = self.size as u64;
             let got = (&mut self.reader).take(want).read_to_end(&mut data)?;
