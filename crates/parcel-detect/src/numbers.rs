@@ -393,15 +393,19 @@ fn number_at(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
     if !prev.is_some_and(|b| b.is_ascii_alphabetic()) && is_date_year(hay, p, e, prev) {
         return e;
     }
-    number_at_full(env, sink, p)
+    number_at_full(env, sink, p, e, prev)
 }
 
 /// [`number_at`] without the date shortcut (which the tests check against
-/// this).
-fn number_at_full(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
+/// this); `e` is the run's end and `prev` the byte before it.
+fn number_at_full(
+    env: &Env<'_>,
+    sink: &mut Sink<'_>,
+    p: usize,
+    e: usize,
+    prev: Option<u8>,
+) -> usize {
     let hay = env.hay;
-    let e = run_end(hay, p);
-    let prev = p.checked_sub(1).map(|i| hay[i]);
     let next = hay.get(e).copied();
 
     if prev.is_some_and(|b| b.is_ascii_alphabetic()) {
@@ -930,7 +934,7 @@ mod tests {
                 let env = Env { hay: t, doc: &env_doc, hot: &hot };
                 let opts = crate::Options { explain: false, min_score: 0.0 };
                 let mut sink = Sink { out: Vec::new(), opts: &opts };
-                proptest::prop_assert_eq!(number_at_full(&env, &mut sink, p), e);
+                proptest::prop_assert_eq!(number_at_full(&env, &mut sink, p, e, prev), e);
                 proptest::prop_assert!(sink.out.is_empty());
             }
         }
