@@ -311,7 +311,9 @@ impl CjkMatcher {
         Ok(Self { ac, kinds })
     }
 
-    pub(crate) fn scan(&self, env: &Env<'_>, sink: &mut Sink<'_>) {
+    /// Scans the lines holding non-ASCII bytes (which `found`, from the
+    /// number pass, leads to).
+    pub(crate) fn scan(&self, env: &Env<'_>, sink: &mut Sink<'_>, found: &crate::numbers::Found) {
         let hay = env.hay;
         // Mobile numbers found by the number pass: a name often stands right
         // before one (王小明 13812345678).
@@ -323,7 +325,8 @@ impl CjkMatcher {
             .collect();
         phones.sort_unstable();
         let mut i = 0;
-        while let Some(na) = first_non_ascii(hay, i) {
+        let mut cursor = 0;
+        while let Some(na) = found.next_non_ascii(hay, i, &mut cursor) {
             let ls = env.line_start(na);
             let le = memchr::memchr(b'\n', &hay[na..]).map_or(hay.len(), |p| na + p);
             self.scan_line(env, sink, ls, le);
@@ -579,22 +582,6 @@ fn name_right_before(hay: &[u8], ls: usize, p: usize) -> Option<usize> {
 
 fn starts_stop_word_at(hay: &[u8], i: usize) -> bool {
     char_at(hay, i).is_some_and(|(c, _)| starts_stop_word(c) && starts_with_any(hay, i, STOP_WORDS))
-}
-
-fn first_non_ascii(hay: &[u8], mut i: usize) -> Option<usize> {
-    while let Some(chunk) = hay.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let t = u64::from_le_bytes(w) & 0x8080_8080_8080_8080;
-        if t != 0 {
-            return Some(i + (t.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    hay[i.min(hay.len())..]
-        .iter()
-        .position(|b| !b.is_ascii())
-        .map(|p| i + p)
 }
 
 pub(crate) fn is_cjk(c: char) -> bool {

@@ -249,11 +249,11 @@ impl Detector {
             hot: &self.ctx,
         };
         net::scan_emails(&env, &mut sink);
-        let mut colons = Vec::new();
-        numbers::scan(&env, &mut sink, &mut colons);
-        net::scan_ipv6(&env, &mut sink, &colons);
-        if !hay.is_ascii() {
-            self.cjk.scan(&env, &mut sink);
+        let mut found = numbers::Found::default();
+        numbers::scan(&env, &mut sink, &mut found);
+        net::scan_ipv6(&env, &mut sink, &found.colons);
+        if !found.non_ascii.is_empty() {
+            self.cjk.scan(&env, &mut sink, &found);
         }
         resolve_overlaps(sink.out)
     }

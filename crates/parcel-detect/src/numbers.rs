@@ -75,11 +75,12 @@ fn colon_bytes(w: u64) -> u64 {
 }
 
 /// Over up to 64 bytes of `block`, one bit per byte: the bytes of
-/// [`number_bytes`], and the colons (for the IPv6 pass, which would
-/// otherwise restart `memchr` at every colon of a JSON log). Sixteen bytes
-/// per step with SSE2, which every x86-64 CPU has.
+/// [`number_bytes`]; the colons (for the IPv6 pass, which would otherwise
+/// restart `memchr` at every colon of a JSON log); and the non-ASCII bytes
+/// (for the CJK pass). Sixteen bytes per step with SSE2, which every
+/// x86-64 CPU has.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-fn block_masks(block: &[u8]) -> (u64, u64) {
+fn block_masks(block: &[u8]) -> Masks {
     use safe_arch::{
         bitand_m128i, cmp_eq_mask_i8_m128i, cmp_gt_mask_i8_m128i, cmp_lt_mask_i8_m128i,
         load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
@@ -94,57 +95,71 @@ fn block_masks(block: &[u8]) -> (u64, u64) {
         u64::from(u16::from_le_bytes([a, b]))
     };
     let (chunks, rest) = block.as_chunks::<16>();
-    let (mut m, mut c) = (0u64, 0u64);
+    let mut out = Masks::default();
     for (k, chunk) in chunks.iter().enumerate() {
         let v = load_unaligned_m128i(chunk);
         let num = bitand_m128i(
             cmp_gt_mask_i8_m128i(v, above),
             cmp_lt_mask_i8_m128i(v, below),
         );
-        m |= bits(num) << (16 * k);
-        c |= bits(cmp_eq_mask_i8_m128i(v, colon)) << (16 * k);
+        out.number |= bits(num) << (16 * k);
+        out.colon |= bits(cmp_eq_mask_i8_m128i(v, colon)) << (16 * k);
+        out.non_ascii |= bits(v) << (16 * k);
     }
     let base = block.len() - rest.len();
     for (k, &b) in rest.iter().enumerate() {
+        out.set(b, base + k);
+    }
+    out
+}
+
+/// The three masks of [`block_masks`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Masks {
+    number: u64,
+    colon: u64,
+    non_ascii: u64,
+}
+
+impl Masks {
+    /// Sets byte `k`'s bits for the byte `b`.
+    fn set(&mut self, b: u8, k: usize) {
         if (0x20..=0x39).contains(&b) {
-            m |= 1 << (base + k);
+            self.number |= 1 << k;
         }
         if b == b':' {
-            c |= 1 << (base + k);
+            self.colon |= 1 << k;
+        }
+        if !b.is_ascii() {
+            self.non_ascii |= 1 << k;
         }
     }
-    (m, c)
 }
 
 /// [`block_masks`] for other targets.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-fn block_masks(block: &[u8]) -> (u64, u64) {
+fn block_masks(block: &[u8]) -> Masks {
     block_masks_swar(block)
 }
 
 /// [`block_masks`], eight bytes per step in a `u64` (SWAR): portable.
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
-fn block_masks_swar(block: &[u8]) -> (u64, u64) {
-    let mut m = 0u64;
-    let mut c = 0u64;
+fn block_masks_swar(block: &[u8]) -> Masks {
+    let mut out = Masks::default();
     let mut words = block.chunks_exact(8);
     for (k, w) in words.by_ref().enumerate() {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
         let w = u64::from_le_bytes(a);
-        m |= number_bytes(w) << (8 * k);
-        c |= gather(colon_bytes(w)) << (8 * k);
+        out.number |= number_bytes(w) << (8 * k);
+        out.colon |= gather(colon_bytes(w)) << (8 * k);
+        out.non_ascii |= gather(w & HI) << (8 * k);
     }
     let base = block.len() - words.remainder().len();
     for (k, &b) in words.remainder().iter().enumerate() {
-        if (0x20..=0x39).contains(&b) {
-            m |= 1 << (base + k);
-        }
-        if b == b':' {
-            c |= 1 << (base + k);
-        }
+        out.set(b, base + k);
     }
-    (m, c)
+    out
 }
 
 /// Records the colons of `bits` (relative to `at`) that have a hex digit
@@ -169,7 +184,7 @@ fn push_inner_colons(hay: &[u8], at: usize, mut bits: u64, out: &mut Vec<usize>)
 ///
 /// The same pass collects, in order, the colons the IPv6 pass needs
 /// ([`crate::net::scan_ipv6`]) into `colons`.
-pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, colons: &mut Vec<usize>) {
+pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, found: &mut Found) {
     let hay = env.hay;
     let n = hay.len();
     // Everything before `done` has been processed.
@@ -180,14 +195,16 @@ pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, colons: &mut Vec<usize>) 
     const STEP: usize = 64 - (MIN_SPAN - 1);
     while i + MIN_SPAN <= n {
         let block = &hay[i..(i + 64).min(n)];
-        let (m, c) = block_masks(block);
-        // Each byte's colon is taken from one window only.
+        let masks = block_masks(block);
+        let m = masks.number;
+        // Each byte's colon (and non-ASCII byte) is taken from one window
+        // only.
         let own = if block.len() == 64 {
             (1u64 << STEP) - 1
         } else {
             u64::MAX
         };
-        push_inner_colons(hay, i, c & own, colons);
+        found.take(hay, i, own, &masks);
         let mut starts = m;
         for shift in 1..MIN_SPAN {
             starts &= m >> shift;
@@ -234,8 +251,53 @@ pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, colons: &mut Vec<usize>) 
     }
     // The bytes no window owned: all of a haystack shorter than a run, or
     // the last few after the final window's own part.
-    let (_, c) = block_masks(&hay[i.min(n)..]);
-    push_inner_colons(hay, i, c, colons);
+    found.take(hay, i, u64::MAX, &block_masks(&hay[i.min(n)..]));
+}
+
+/// What the number pass's classifier collects for the other passes.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    /// The colons with a hex digit or a colon on both sides, in order:
+    /// the only ones the IPv6 pass looks at.
+    pub(crate) colons: Vec<usize>,
+    /// For each window of the classifier holding a non-ASCII byte, in
+    /// order: the first such byte and the end of the window's own bytes.
+    pub(crate) non_ascii: Vec<(usize, usize)>,
+}
+
+impl Found {
+    /// Takes the bits of `masks` under `own` for the window at `at`.
+    fn take(&mut self, hay: &[u8], at: usize, own: u64, masks: &Masks) {
+        push_inner_colons(hay, at, masks.colon & own, &mut self.colons);
+        let x = masks.non_ascii & own;
+        if x != 0 {
+            let end = if own == u64::MAX {
+                hay.len()
+            } else {
+                (at + own.count_ones() as usize).min(hay.len())
+            };
+            self.non_ascii.push((at + x.trailing_zeros() as usize, end));
+        }
+    }
+
+    /// The first non-ASCII byte at or after `i`; `cursor` (start at 0)
+    /// remembers where the previous call stopped, for calls with growing
+    /// `i`.
+    pub(crate) fn next_non_ascii(&self, hay: &[u8], i: usize, cursor: &mut usize) -> Option<usize> {
+        let hints = &self.non_ascii;
+        while hints.get(*cursor).is_some_and(|&(_, end)| end <= i) {
+            *cursor += 1;
+        }
+        let &(first, end) = hints.get(*cursor)?;
+        if first >= i {
+            return Some(first);
+        }
+        // `i` is inside this window, after its first non-ASCII byte.
+        if let Some(p) = hay[i..end].iter().position(|b| !b.is_ascii()) {
+            return Some(i + p);
+        }
+        hints.get(*cursor + 1).map(|&(first, _)| first)
+    }
 }
 
 /// The reference scan: every digit run, byte by byte.
@@ -913,7 +975,11 @@ mod tests {
             let naive = |want: fn(u8) -> bool| bytes.iter().enumerate().fold(0u64, |m, (k, &b)| {
                 if want(b) { m | 1 << k } else { m }
             });
-            let expected = (naive(|b| (0x20..=0x39).contains(&b)), naive(|b| b == b':'));
+            let expected = Masks {
+                number: naive(|b| (0x20..=0x39).contains(&b)),
+                colon: naive(|b| b == b':'),
+                non_ascii: naive(|b| !b.is_ascii()),
+            };
             proptest::prop_assert_eq!(block_masks(&bytes), expected);
             proptest::prop_assert_eq!(block_masks_swar(&bytes), expected);
         }
@@ -964,8 +1030,19 @@ mod tests {
             opts: &opts,
         };
         if sampled {
-            let mut colons = Vec::new();
-            scan(&env, &mut sink, &mut colons);
+            let mut found = Found::default();
+            scan(&env, &mut sink, &mut found);
+            let colons = found.colons.clone();
+            // The non-ASCII hints lead to every non-ASCII byte.
+            let mut cursor = 0;
+            for i in 0..=text.len() {
+                let naive = text[i..].iter().position(|b| !b.is_ascii()).map(|p| i + p);
+                assert_eq!(
+                    found.next_non_ascii(text, i, &mut cursor),
+                    naive,
+                    "from {i}"
+                );
+            }
             // The colons the IPv6 pass gets: every inner one, once, in order.
             let inner: Vec<usize> = (1..text.len())
                 .filter(|&c| {

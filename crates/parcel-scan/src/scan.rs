@@ -289,9 +289,12 @@ fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work) -> Event {
         {
             continue;
         }
-        for i in memchr_iter(b'\n', &data[pos..f.start]) {
-            nl += 1;
-            line_start = Some(pos + i + 1);
+        // A count and one search back, not a call per newline: sparse
+        // findings sit thousands of lines apart.
+        let between = &data[pos..f.start];
+        if let Some(last) = memchr::memrchr(b'\n', between) {
+            nl += memchr_iter(b'\n', between).count() as u64;
+            line_start = Some(pos + last + 1);
         }
         pos = f.start;
         let value = match opts.values {
