@@ -267,6 +267,7 @@ pub(crate) struct Found {
 
 impl Found {
     /// Takes the bits of `masks` under `own` for the window at `at`.
+    #[inline]
     fn take(&mut self, hay: &[u8], at: usize, own: u64, masks: &Masks) {
         push_inner_colons(hay, at, masks.colon & own, &mut self.colons);
         let x = masks.non_ascii & own;
