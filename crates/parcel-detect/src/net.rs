@@ -105,7 +105,9 @@ pub(crate) fn hexish(b: Option<&u8>) -> bool {
 /// digit or a colon on both sides (the number pass collects them). Most
 /// colons in logs are `"key":"value"` or `key: value` and are not among
 /// them; every address worth reporting (two non-zero groups) has such a
-/// colon, and its candidate span is the same as from its first colon.
+/// colon, and its candidate span is the same as from its first colon
+/// whenever the run of address characters before it is shorter than the
+/// 40-byte look-back (every real address is).
 pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>, colons: &[usize]) {
     let hay = env.hay;
     let mut resume = 0;
