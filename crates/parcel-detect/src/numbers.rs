@@ -182,8 +182,9 @@ fn push_inner_colons(hay: &[u8], at: usize, mut bits: u64, out: &mut Vec<usize>)
 /// exactly as a byte-by-byte scan would ([`scan_every_run`], which the
 /// tests compare against).
 ///
-/// The same pass collects, in order, the colons the IPv6 pass needs
-/// ([`crate::net::scan_ipv6`]) into `colons`.
+/// The same pass fills `found` for the other passes: in order, the colons
+/// the IPv6 pass looks at ([`crate::net::scan_ipv6`]) and the windows
+/// holding non-ASCII bytes, which lead the CJK pass.
 pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, found: &mut Found) {
     let hay = env.hay;
     let n = hay.len();
