@@ -28,11 +28,17 @@ fn run_end(hay: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The high bit of each byte of `w` that is an ASCII digit (`'0'..='9'`),
-/// by the same per-byte range test as [`number_bytes`].
-fn digit_bytes(w: u64) -> u64 {
+/// The high bit of each byte `b` of `w` with `lo < b < hi` (both at most
+/// 128): "hasbetween" from Sean Anderson's bit-twiddling hacks, where no
+/// byte borrows or carries into its neighbour.
+fn bytes_between(w: u64, lo: u64, hi: u64) -> u64 {
     let low7 = w & (LO * 127);
-    (LO * (127 + 0x3A)).wrapping_sub(low7) & !w & low7.wrapping_add(LO * (127 - 0x2F)) & HI
+    (LO * (127 + hi)).wrapping_sub(low7) & !w & low7.wrapping_add(LO * (127 - lo)) & HI
+}
+
+/// The high bit of each byte of `w` that is an ASCII digit (`'0'..='9'`).
+fn digit_bytes(w: u64) -> u64 {
+    bytes_between(w, 0x2F, 0x3A)
 }
 
 fn is_alnum(b: Option<&u8>) -> bool {
@@ -51,11 +57,7 @@ const HI: u64 = 0x8080_8080_8080_8080;
 /// `'9'`: a superset of the digits and of the separators numbers are written
 /// with (space, `-`, `.`, `(`, `)`, `+`).
 fn number_bytes(w: u64) -> u64 {
-    // Per-byte test for 0x1F < b < 0x3A ("hasbetween" from Sean Anderson's
-    // bit-twiddling hacks): no byte borrows or carries into its neighbour.
-    let low7 = w & (LO * 127);
-    let t = (LO * (127 + 0x3A)).wrapping_sub(low7) & !w & low7.wrapping_add(LO * (127 - 0x1F)) & HI;
-    gather(t)
+    gather(bytes_between(w, 0x1F, 0x3A))
 }
 
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
