@@ -233,14 +233,30 @@ pub(crate) async fn reveal(
     let vault = state.vault.clone();
     let access = state.access.clone();
     let who = p.clone();
-    let out = blocking(move || {
-        vault
-            .reveal(&access.engine, &access.options, &p, &input, now())
-            .map(|o| (o, input))
-            .map_err(ApiError::from)
-    })
-    .await?;
-    let (outcome, input) = out;
+    let (outcome, input) = if vault.store().reads_inline() {
+        // An embedded store: the reads run on this worker and the quota
+        // count and log append are awaited, not waited for on a blocking
+        // thread (each such hand-off cost a context switch). Its own task,
+        // so that a client hanging up cannot cut a reveal off between its
+        // quota count and its log entry.
+        tokio::spawn(async move {
+            vault
+                .reveal_async(&access.engine, &access.options, &p, &input, now())
+                .await
+                .map(|o| (o, input))
+                .map_err(ApiError::from)
+        })
+        .await
+        .map_err(|_| ApiError::internal("worker failed"))??
+    } else {
+        blocking(move || {
+            vault
+                .reveal(&access.engine, &access.options, &p, &input, now())
+                .map(|o| (o, input))
+                .map_err(ApiError::from)
+        })
+        .await?
+    };
     state
         .metrics
         .reveal(outcome.decision.allowed, outcome.decision.reason.as_deref());

@@ -216,6 +216,9 @@ impl Monitor {
     }
 }
 
+/// How long the monitor lets events gather once its queue is empty.
+const COALESCE: Duration = Duration::from_millis(2);
+
 struct Worker {
     vault: Arc<Vault>,
     auth_cache: Arc<auth::AuthCache>,
@@ -231,6 +234,12 @@ impl Worker {
     fn run(mut self, rx: &Receiver<Msg>) {
         let mut alerts = Vec::new();
         loop {
+            if rx.is_empty() {
+                // Under load, let events gather for a moment rather than
+                // being woken for each one (a context switch per reveal);
+                // an alert waits at most this much longer.
+                std::thread::sleep(COALESCE);
+            }
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(Msg::Event(ev, ts_ms, arrived)) => {
                     self.stats.events.fetch_add(1, Ordering::Relaxed);

@@ -5,6 +5,7 @@
 //! (`tests/conformance.rs`).
 #![deny(missing_docs)]
 
+mod checkpointer;
 mod postgres;
 mod schema;
 mod sqlite;

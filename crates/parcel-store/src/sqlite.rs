@@ -8,8 +8,9 @@ use parcel_numbers::Binding;
 use parcel_vault::model::{Party, ShipmentRecord, Status};
 use parcel_vault::store::{
     AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BindOutcome, BindingSink, BreakGlass,
-    CiphertextRead, InsertOutcome, Principal, PrincipalPhone, QuotaOverride, QuotaWindow,
-    RevealReads, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket, WrappedKey,
+    CiphertextRead, Deferred, InsertOutcome, Principal, PrincipalPhone, QuotaOverride, QuotaWindow,
+    RevealReads, Resolver, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket,
+    WrappedKey,
 };
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -29,13 +30,33 @@ pub struct SqliteStore {
     /// Binding writes and quota counts, to the writer's thread (which
     /// stops when the last clone of this store is dropped).
     writes: std::sync::mpsc::Sender<Pending>,
+    _checkpoints: crate::checkpointer::Checkpointer,
 }
 
 /// A write for the writer's thread and where its result goes once
 /// committed.
 struct Pending {
     op: WriteOp,
-    reply: std::sync::mpsc::SyncSender<Result<WriteOut, StoreError>>,
+    reply: Reply,
+}
+
+/// Where a write's outcome goes: a caller of [`SqliteStore::write`], or
+/// an async reveal awaiting its quota count.
+enum Reply {
+    Out(Resolver<WriteOut>),
+    Quota(Resolver<Option<usize>>),
+}
+
+impl Reply {
+    fn send(self, outcome: Result<WriteOut, StoreError>) {
+        match self {
+            Self::Out(r) => r.resolve(outcome),
+            Self::Quota(r) => r.resolve(outcome.and_then(|o| match o {
+                WriteOut::Quota(full) => Ok(full),
+                WriteOut::Bind(_) | WriteOut::End(_) => Err(err("writer: mismatched reply")),
+            })),
+        }
+    }
 }
 
 impl std::fmt::Debug for Pending {
@@ -109,7 +130,13 @@ impl SqliteStore {
             .name("sqlite-writer".to_owned())
             .spawn(move || writer(&writer_path, &queue))
             .map_err(|e| StoreError(format!("writer thread: {e}")))?;
-        let store = Self { pool, writes };
+        let checkpoints = crate::checkpointer::spawn(path, "sqlite-checkpoint")
+            .map_err(|e| StoreError(format!("checkpoint thread: {e}")))?;
+        let store = Self {
+            pool,
+            writes,
+            _checkpoints: checkpoints,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -719,8 +746,17 @@ impl Store for SqliteStore {
         principal: &str,
         windows: &[QuotaWindow],
     ) -> Result<Option<usize>, StoreError> {
+        self.take_quota_deferred(tenant, principal, windows).wait()
+    }
+
+    fn take_quota_deferred(
+        &self,
+        tenant: &str,
+        principal: &str,
+        windows: &[QuotaWindow],
+    ) -> Deferred<Option<usize>> {
         if let Some(i) = windows.iter().position(|w| w.limit <= 0) {
-            return Ok(Some(i));
+            return Deferred::ready(Ok(Some(i)));
         }
         // Through the writer: every count queued meanwhile shares one
         // commit, and the other connections drop their page caches once
@@ -730,10 +766,18 @@ impl Store for SqliteStore {
             principal: principal.to_owned(),
             windows: windows.to_vec(),
         };
-        match self.write(op)? {
-            WriteOut::Quota(full) => Ok(full),
-            WriteOut::Bind(_) | WriteOut::End(_) => Err(err("writer: mismatched reply")),
+        let (resolver, outcome) = Deferred::queued();
+        match self.writes.send(Pending {
+            op,
+            reply: Reply::Quota(resolver),
+        }) {
+            Ok(()) => outcome,
+            Err(_) => Deferred::ready(Err(err("writer: stopped"))),
         }
+    }
+
+    fn reads_inline(&self) -> bool {
+        true
     }
 
     fn prune_quota(&self, before: i64) -> Result<u64, StoreError> {
@@ -1221,11 +1265,14 @@ impl SqliteStore {
     /// Runs one write on the writer's thread and waits
     /// for its result.
     fn write(&self, op: WriteOp) -> Result<WriteOut, StoreError> {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let (resolver, outcome) = Deferred::queued();
         self.writes
-            .send(Pending { op, reply })
+            .send(Pending {
+                op,
+                reply: Reply::Out(resolver),
+            })
             .map_err(|_| err("writer: stopped"))?;
-        answer.recv().map_err(|_| err("writer: no reply"))?
+        outcome.wait()
     }
 }
 
@@ -1262,10 +1309,13 @@ fn run_batch(path: &std::path::Path, conn: &mut Option<rusqlite::Connection>, ba
             let c = rusqlite::Connection::open(path).map_err(err)?;
             c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             c.execute_batch(PRAGMAS).map_err(err)?;
-            // Checkpoints (which copy the WAL back and fsync) every 40 MB
-            // of WAL rather than every 4 MB: a bind writes a dozen pages.
-            c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000")
-                .map_err(err)?;
+            // Checkpoints (which copy the WAL back and fsync) run in the
+            // background (`checkpointer`), not in this writer's commits.
+            c.execute_batch(&format!(
+                "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {}",
+                crate::checkpointer::BACKSTOP_PAGES
+            ))
+            .map_err(err)?;
             *conn = Some(c);
         }
         let Some(conn) = conn.as_mut() else {

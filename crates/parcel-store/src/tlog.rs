@@ -79,6 +79,7 @@ pub fn open_log(url: &str, data_dir: &Path) -> Result<std::sync::Arc<dyn LogStor
 pub struct SqliteLog {
     writer: Mutex<rusqlite::Connection>,
     readers: Pool<SqliteConnectionManager>,
+    _checkpoints: crate::checkpointer::Checkpointer,
 }
 
 impl std::fmt::Debug for SqliteLog {
@@ -115,6 +116,13 @@ impl SqliteLog {
         writer
             .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
             .map_err(at)?;
+        // Checkpoints run in the background, not in the group commit.
+        writer
+            .execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = {}",
+                crate::checkpointer::BACKSTOP_PAGES
+            ))
+            .map_err(at)?;
         writer
             .execute_batch(&SCHEMA.replace("BYTEA", "BLOB"))
             .map_err(at)?;
@@ -124,9 +132,12 @@ impl SqliteLog {
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| LogError::Storage(format!("{}: {e}", path.display())))?;
+        let checkpoints = crate::checkpointer::spawn(path, "tlog-checkpoint")
+            .map_err(|e| LogError::Storage(format!("checkpoint thread: {e}")))?;
         Ok(Self {
             writer: Mutex::new(writer),
             readers,
+            _checkpoints: checkpoints,
         })
     }
 

@@ -31,7 +31,7 @@ pub mod verify;
 pub mod witness;
 
 pub use entry::Event;
-pub use log::{Log, LogOptions, LogStorage};
+pub use log::{Appending, Log, LogOptions, LogStorage};
 pub use note::{KeyKind, NoteKey, TrustPolicy, VKey};
 pub use receipt::Receipt;
 pub use tlog_tiles::Hash;

@@ -188,7 +188,40 @@ impl Default for LogOptions {
 struct Request {
     entry: Vec<u8>,
     detail: Option<StoredDetail>,
-    reply: Sender<Result<u64, LogError>>,
+    reply: futures_channel::oneshot::Sender<Result<u64, LogError>>,
+}
+
+/// An append on its way to stable storage: `.await` it on an async
+/// runtime (the caller's task is woken, no thread waits), or
+/// [`Appending::wait`] for it on a thread. It resolves to the entry's
+/// index only once the entry is durable. Dropping it does not withdraw
+/// the entry, which is already queued.
+#[must_use = "the entry is known to be durable only when this resolves"]
+#[derive(Debug)]
+pub struct Appending(futures_channel::oneshot::Receiver<Result<u64, LogError>>);
+
+impl Appending {
+    /// Blocks this thread until the entry is durable (or refused).
+    pub fn wait(self) -> Result<u64, LogError> {
+        pollster::block_on(self)
+    }
+}
+
+impl std::future::Future for Appending {
+    type Output = Result<u64, LogError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.unwrap_or_else(|_| {
+                Err(LogError::Closed(
+                    "the writer stopped before answering".to_owned(),
+                ))
+            })
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -286,6 +319,13 @@ impl Log {
         self.append_bytes(event.encode()?)
     }
 
+    /// Queues an event and returns at once; the [`Appending`] resolves
+    /// to its index once it is on stable storage. For async callers, which
+    /// then wait without holding a thread.
+    pub fn append_deferred(&self, event: &Event) -> Result<Appending, LogError> {
+        self.queue(event.encode()?, None)
+    }
+
     /// Appends an encoded entry; returns its index once durable.
     pub fn append_bytes(&self, entry: Vec<u8>) -> Result<u64, LogError> {
         self.submit(entry, None)
@@ -345,13 +385,17 @@ impl Log {
     }
 
     fn submit(&self, entry: Vec<u8>, detail: Option<StoredDetail>) -> Result<u64, LogError> {
+        self.queue(entry, detail)?.wait()
+    }
+
+    fn queue(&self, entry: Vec<u8>, detail: Option<StoredDetail>) -> Result<Appending, LogError> {
         if entry.len() > crate::entry::MAX_ENTRY_BYTES {
             return Err(LogError::Entry(format!(
                 "entry of {} bytes does not fit a bundle",
                 entry.len()
             )));
         }
-        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (reply, answer) = futures_channel::oneshot::channel();
         {
             let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
             let tx = guard
@@ -364,9 +408,7 @@ impl Log {
             })
             .map_err(|_| LogError::Closed("the writer stopped".to_owned()))?;
         }
-        answer
-            .recv()
-            .map_err(|_| LogError::Closed("the writer stopped before answering".to_owned()))?
+        Ok(Appending(answer))
     }
 
     /// The stored tree head.

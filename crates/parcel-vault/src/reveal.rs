@@ -143,6 +143,26 @@ impl Vault {
         input: &RevealInput,
         now: i64,
     ) -> Result<RevealOutcome, VaultError> {
+        pollster::block_on(self.reveal_async(engine, options, principal, input, now))
+    }
+
+    /// [`Vault::reveal`] for async callers. The reads, the decision and
+    /// the decryption run on the caller's thread (so an async caller
+    /// should only use it where [`crate::store::Store::reads_inline`]
+    /// holds); the quota count and the log append are queued to their
+    /// writer threads and awaited, so no thread sits waiting for a commit.
+    /// A caller that stops polling part-way may leave a counted quota
+    /// without its entry (and then nothing was returned); callers that
+    /// need every decision recorded run it to completion in a task of its
+    /// own.
+    pub async fn reveal_async(
+        &self,
+        engine: &Engine,
+        options: &RevealOptions,
+        principal: &Principal,
+        input: &RevealInput,
+        now: i64,
+    ) -> Result<RevealOutcome, VaultError> {
         let log = self
             .log()
             .ok_or(VaultError::Log(parcel_tlog::LogError::Storage(
@@ -250,7 +270,11 @@ impl Vault {
                     limit: day,
                 },
             ];
-            if let Some(full) = self.store().take_quota(tenant, &fresh.id, &windows)? {
+            if let Some(full) = self
+                .store()
+                .take_quota_deferred(tenant, &fresh.id, &windows)
+                .await?
+            {
                 let which = if full == 0 { "quota-hour" } else { "quota-day" };
                 decision = denial("quota_exceeded", which, &decision.version);
             }
@@ -300,7 +324,7 @@ impl Vault {
         if assigned == Some(true) {
             event = event.with_detail("assigned", true);
         }
-        let log_index = log.append(&event)?;
+        let log_index = log.append_deferred(&event)?.await?;
         if break_glass.is_some() && decision.allowed {
             // The security team's alert: always, whatever the outcome.
             tracing::warn!(

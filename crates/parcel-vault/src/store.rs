@@ -17,6 +17,74 @@ pub type CiphertextRead = (String, Option<Vec<u8>>);
 #[error("{0}")]
 pub struct StoreError(pub String);
 
+/// A store result that may still be on its way: a write queued to a
+/// writer thread that commits many callers' writes at once. `.await` it on
+/// an async runtime (the caller's task is woken; no thread waits), or
+/// [`Deferred::wait`] for it on a thread.
+#[must_use = "the write's outcome is known only when this resolves"]
+#[derive(Debug)]
+pub struct Deferred<T>(DeferredState<T>);
+
+#[derive(Debug)]
+enum DeferredState<T> {
+    Ready(Option<Result<T, StoreError>>),
+    Queued(futures_channel::oneshot::Receiver<Result<T, StoreError>>),
+}
+
+/// The writer's half of a [`Deferred`].
+#[derive(Debug)]
+pub struct Resolver<T>(futures_channel::oneshot::Sender<Result<T, StoreError>>);
+
+impl<T> Resolver<T> {
+    /// Hands the outcome to the waiting caller (if it still waits).
+    pub fn resolve(self, outcome: Result<T, StoreError>) {
+        // A caller that stopped waiting has nothing to be told.
+        let _ = self.0.send(outcome);
+    }
+}
+
+impl<T> Deferred<T> {
+    /// An outcome already known.
+    pub fn ready(outcome: Result<T, StoreError>) -> Self {
+        Self(DeferredState::Ready(Some(outcome)))
+    }
+
+    /// An outcome to come, with the half that delivers it.
+    pub fn queued() -> (Resolver<T>, Self) {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        (Resolver(tx), Self(DeferredState::Queued(rx)))
+    }
+
+    /// Blocks this thread until the outcome is known.
+    pub fn wait(self) -> Result<T, StoreError> {
+        pollster::block_on(self)
+    }
+}
+
+// Neither state is self-referential: `T` sits in an `Option` or behind
+// the channel's pointer, never pinned in place.
+impl<T> Unpin for Deferred<T> {}
+
+impl<T> std::future::Future for Deferred<T> {
+    type Output = Result<T, StoreError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        match &mut self.get_mut().0 {
+            DeferredState::Ready(r) => Poll::Ready(
+                r.take()
+                    .unwrap_or_else(|| Err(StoreError("store: outcome taken twice".to_owned()))),
+            ),
+            DeferredState::Queued(rx) => std::pin::Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or_else(|_| Err(StoreError("store: writer stopped before answering".to_owned())))),
+        }
+    }
+}
+
 /// A shipment ready to store: every personal field already encrypted.
 #[derive(Clone)]
 pub struct SealedShipment {
@@ -496,6 +564,24 @@ pub trait Store: Send + Sync + fmt::Debug {
         principal: &str,
         windows: &[QuotaWindow],
     ) -> Result<Option<usize>, StoreError>;
+    /// [`Store::take_quota`] for async callers: stores whose counts go
+    /// through a writer thread queue the count and return at once; the
+    /// default counts before returning.
+    fn take_quota_deferred(
+        &self,
+        tenant: &str,
+        principal: &str,
+        windows: &[QuotaWindow],
+    ) -> Deferred<Option<usize>> {
+        Deferred::ready(self.take_quota(tenant, principal, windows))
+    }
+    /// Whether this store's reads are quick calls into an embedded
+    /// database that an async runtime's worker may make itself. `false`
+    /// (the default) for network databases behind a blocking client, whose
+    /// calls must run on a blocking thread.
+    fn reads_inline(&self) -> bool {
+        false
+    }
     /// Deletes quota windows that started before `before`.
     fn prune_quota(&self, before: i64) -> Result<u64, StoreError>;
     /// Registers a ticket; a ticket id already used is a duplicate.
