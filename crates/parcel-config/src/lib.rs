@@ -207,6 +207,12 @@ pub struct QuotaConfig {
     pub admin_per_hour: u64,
     /// Default 40.
     pub admin_per_day: u64,
+    /// Reveals of a principal's quota a server takes from the database at
+    /// once and hands out itself, so most reveals write nothing. Never
+    /// more than a quarter of what is left; leased reveals not used when
+    /// the server stops are lost to the principal for that window. 1
+    /// counts every reveal in the database. Default 8.
+    pub lease: u64,
 }
 
 impl Default for QuotaConfig {
@@ -220,6 +226,7 @@ impl Default for QuotaConfig {
             station_manager_per_day: 120,
             admin_per_hour: 10,
             admin_per_day: 40,
+            lease: 8,
         }
     }
 }

@@ -299,6 +299,13 @@ pub(crate) mod access {
     pub(crate) const TAKE_QUOTA: &str = "INSERT INTO reveal_quota (tenant, principal, window_secs, window_start, count) VALUES (?, ?, ?, ?, 1) \
         ON CONFLICT (tenant, principal, window_secs, window_start) DO UPDATE SET count = reveal_quota.count + 1 \
         WHERE reveal_quota.count < ? RETURNING count";
+    /// One window's increment by N (given three times, then the limit): no
+    /// row comes back when N does not fit.
+    pub(crate) const TAKE_QUOTA_N: &str = "INSERT INTO reveal_quota (tenant, principal, window_secs, window_start, count) VALUES (?, ?, ?, ?, ?) \
+        ON CONFLICT (tenant, principal, window_secs, window_start) DO UPDATE SET count = reveal_quota.count + ? \
+        WHERE reveal_quota.count + ? <= ? RETURNING count";
+    /// One window's count so far.
+    pub(crate) const QUOTA_COUNT: &str = "SELECT count FROM reveal_quota WHERE tenant = ? AND principal = ? AND window_secs = ? AND window_start = ?";
     pub(crate) const PRUNE_QUOTA: &str = "DELETE FROM reveal_quota WHERE window_start < ?";
     pub(crate) const PUT_TICKET: &str = "INSERT INTO tickets (tenant, id, waybill_no, opened_by, opened_at, closed_at) VALUES (?, ?, ?, ?, ?, ?) \
         ON CONFLICT (tenant, id) DO NOTHING";

@@ -9,7 +9,7 @@ use parcel_vault::model::{Party, ShipmentRecord, Status};
 use parcel_vault::store::{
     AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BindOutcome, BindingSink, BreakGlass,
     CiphertextRead, Deferred, InsertOutcome, Principal, PrincipalPhone, QuotaOverride, QuotaWindow,
-    RevealReads, Resolver, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket,
+    Resolver, RevealReads, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket,
     WrappedKey,
 };
 use r2d2::{Pool, PooledConnection};
@@ -44,7 +44,7 @@ struct Pending {
 /// an async reveal awaiting its quota count.
 enum Reply {
     Out(Resolver<WriteOut>),
-    Quota(Resolver<Option<usize>>),
+    Quota(Resolver<Result<i64, usize>>),
 }
 
 impl Reply {
@@ -52,7 +52,7 @@ impl Reply {
         match self {
             Self::Out(r) => r.resolve(outcome),
             Self::Quota(r) => r.resolve(outcome.and_then(|o| match o {
-                WriteOut::Quota(full) => Ok(full),
+                WriteOut::Quota(taken) => Ok(taken),
                 WriteOut::Bind(_) | WriteOut::End(_) => Err(err("writer: mismatched reply")),
             })),
         }
@@ -71,6 +71,7 @@ enum WriteOp {
         tenant: String,
         principal: String,
         windows: Vec<QuotaWindow>,
+        want: i64,
     },
     End {
         tenant: String,
@@ -83,8 +84,9 @@ enum WriteOp {
 enum WriteOut {
     Bind(BindOutcome),
     End(bool),
-    /// The first full window, if any (nothing was counted then).
-    Quota(Option<usize>),
+    /// Reveals taken from every window, or the first full window
+    /// (nothing was counted then).
+    Quota(Result<i64, usize>),
 }
 
 /// Prepared statements kept per connection: every statement of the store
@@ -746,17 +748,21 @@ impl Store for SqliteStore {
         principal: &str,
         windows: &[QuotaWindow],
     ) -> Result<Option<usize>, StoreError> {
-        self.take_quota_deferred(tenant, principal, windows).wait()
+        Ok(self
+            .take_quota_lease(tenant, principal, windows, 1)
+            .wait()?
+            .err())
     }
 
-    fn take_quota_deferred(
+    fn take_quota_lease(
         &self,
         tenant: &str,
         principal: &str,
         windows: &[QuotaWindow],
-    ) -> Deferred<Option<usize>> {
+        want: i64,
+    ) -> Deferred<Result<i64, usize>> {
         if let Some(i) = windows.iter().position(|w| w.limit <= 0) {
-            return Deferred::ready(Ok(Some(i)));
+            return Deferred::ready(Ok(Err(i)));
         }
         // Through the writer: every count queued meanwhile shares one
         // commit, and the other connections drop their page caches once
@@ -765,6 +771,7 @@ impl Store for SqliteStore {
             tenant: tenant.to_owned(),
             principal: principal.to_owned(),
             windows: windows.to_vec(),
+            want: want.max(1),
         };
         let (resolver, outcome) = Deferred::queued();
         match self.writes.send(Pending {
@@ -1334,8 +1341,9 @@ fn run_batch(path: &std::path::Path, conn: &mut Option<rusqlite::Connection>, ba
                     tenant,
                     principal,
                     windows,
-                } => quota_in(&sp, tenant, principal, windows)
-                    .map(|full| (full.is_none(), WriteOut::Quota(full))),
+                    want,
+                } => quota_in(&sp, tenant, principal, windows, *want)
+                    .map(|taken| (taken.is_ok(), WriteOut::Quota(taken))),
                 WriteOp::End {
                     tenant,
                     id,
@@ -1530,27 +1538,52 @@ fn principal_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Principal> {
 /// Counts one reveal in every window, inside the writer's savepoint; the
 /// first full window, if any (the caller then rolls the savepoint back, so
 /// the windows already counted are not).
+/// Takes `want` (or fewer) reveals from every window: the writer's
+/// immediate transaction makes reading the room and adding to it one
+/// atomic step, for other processes on the file too.
 fn quota_in(
     tx: &rusqlite::Connection,
     tenant: &str,
     principal: &str,
     windows: &[QuotaWindow],
-) -> Result<Option<usize>, StoreError> {
+    want: i64,
+) -> Result<Result<i64, usize>, StoreError> {
+    let mut take = want.max(1);
+    if take > 1 {
+        for (i, w) in windows.iter().enumerate() {
+            let counted: i64 = tx
+                .prepare_cached(access::QUOTA_COUNT)
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![tenant, principal, w.secs, w.start], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(err)?
+                .unwrap_or(0);
+            let room = w.limit - counted;
+            if room <= 0 {
+                return Ok(Err(i));
+            }
+            take = take.min((room / 4).max(1));
+        }
+    }
     for (i, w) in windows.iter().enumerate() {
         let counted: Option<i64> = tx
-            .prepare_cached(access::TAKE_QUOTA)
+            .prepare_cached(access::TAKE_QUOTA_N)
             .and_then(|mut stmt| {
-                stmt.query_row(params![tenant, principal, w.secs, w.start, w.limit], |r| {
-                    r.get(0)
-                })
+                stmt.query_row(
+                    params![
+                        tenant, principal, w.secs, w.start, take, take, take, w.limit
+                    ],
+                    |r| r.get(0),
+                )
                 .optional()
             })
             .map_err(err)?;
         if counted.is_none() {
-            return Ok(Some(i));
+            return Ok(Err(i));
         }
     }
-    Ok(None)
+    Ok(Ok(take))
 }
 
 fn shipment_on(

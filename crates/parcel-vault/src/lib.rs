@@ -20,6 +20,7 @@ mod error;
 pub mod mask;
 pub mod model;
 pub mod numbers;
+mod quota;
 pub mod reveal;
 pub mod store;
 mod vault;

@@ -27,6 +27,10 @@ pub struct RevealOptions {
     pub break_glass_secs: i64,
     /// `(role, per hour, per day)`; roles not listed get no reveals.
     pub quotas: Vec<(String, i64, i64)>,
+    /// Reveals of a principal's quota taken from the store at once and
+    /// handed out by this process (`crate::quota`); 1 counts every reveal
+    /// in the store.
+    pub quota_lease: i64,
 }
 
 impl Default for RevealOptions {
@@ -40,6 +44,7 @@ impl Default for RevealOptions {
                 ("station_manager".to_owned(), 30, 120),
                 ("admin".to_owned(), 10, 40),
             ],
+            quota_lease: 1,
         }
     }
 }
@@ -270,11 +275,29 @@ impl Vault {
                     limit: day,
                 },
             ];
-            if let Some(full) = self
-                .store()
-                .take_quota_deferred(tenant, &fresh.id, &windows)
-                .await?
-            {
+            let full = if options.quota_lease > 1 {
+                if self.leases.take(tenant, &fresh.id, &windows) {
+                    None
+                } else {
+                    match self
+                        .store()
+                        .take_quota_lease(tenant, &fresh.id, &windows, options.quota_lease)
+                        .await?
+                    {
+                        Ok(taken) => {
+                            self.leases.keep(tenant, &fresh.id, &windows, taken - 1);
+                            None
+                        }
+                        Err(i) => Some(i),
+                    }
+                }
+            } else {
+                self.store()
+                    .take_quota_lease(tenant, &fresh.id, &windows, 1)
+                    .await?
+                    .err()
+            };
+            if let Some(full) = full {
                 let which = if full == 0 { "quota-hour" } else { "quota-day" };
                 decision = denial("quota_exceeded", which, &decision.version);
             }

@@ -78,9 +78,13 @@ impl<T> std::future::Future for Deferred<T> {
                 r.take()
                     .unwrap_or_else(|| Err(StoreError("store: outcome taken twice".to_owned()))),
             ),
-            DeferredState::Queued(rx) => std::pin::Pin::new(rx)
-                .poll(cx)
-                .map(|r| r.unwrap_or_else(|_| Err(StoreError("store: writer stopped before answering".to_owned())))),
+            DeferredState::Queued(rx) => std::pin::Pin::new(rx).poll(cx).map(|r| {
+                r.unwrap_or_else(|_| {
+                    Err(StoreError(
+                        "store: writer stopped before answering".to_owned(),
+                    ))
+                })
+            }),
         }
     }
 }
@@ -564,16 +568,26 @@ pub trait Store: Send + Sync + fmt::Debug {
         principal: &str,
         windows: &[QuotaWindow],
     ) -> Result<Option<usize>, StoreError>;
-    /// [`Store::take_quota`] for async callers: stores whose counts go
-    /// through a writer thread queue the count and return at once; the
-    /// default counts before returning.
-    fn take_quota_deferred(
+    /// Takes up to `want` reveals at once against every window, for a
+    /// process that hands them out itself ([`crate::reveal`]'s quota
+    /// lease): `Ok(n)` with `1 <= n <= want` taken from every window, or
+    /// `Err(i)` when window `i` is full (nothing taken). Stores take at
+    /// most a quarter of the smallest window's room (at least one), so a
+    /// lease lost with its process costs the principal little. Stores
+    /// whose counts go through a writer thread queue it and return at
+    /// once; the default takes one, with [`Store::take_quota`].
+    fn take_quota_lease(
         &self,
         tenant: &str,
         principal: &str,
         windows: &[QuotaWindow],
-    ) -> Deferred<Option<usize>> {
-        Deferred::ready(self.take_quota(tenant, principal, windows))
+        want: i64,
+    ) -> Deferred<Result<i64, usize>> {
+        let _ = want;
+        Deferred::ready(
+            self.take_quota(tenant, principal, windows)
+                .map(|full| full.map_or(Ok(1), Err)),
+        )
     }
     /// Whether this store's reads are quick calls into an embedded
     /// database that an async runtime's worker may make itself. `false`

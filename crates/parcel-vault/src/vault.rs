@@ -96,6 +96,8 @@ pub struct Vault {
     /// Per-tenant pseudonym MACs, keyed once from the key store.
     pseudo: Mutex<HashMap<String, hmac::Hmac<sha2::Sha256>>>,
     log: Option<Arc<parcel_tlog::Log>>,
+    /// Reveal-quota leases held by this process.
+    pub(crate) leases: crate::quota::Leases,
 }
 
 /// The data-key period (`YYYY-MM`, UTC) of a Unix time.
@@ -134,6 +136,7 @@ impl Vault {
             blind: Mutex::new(HashMap::new()),
             pseudo: Mutex::new(HashMap::new()),
             log: None,
+            leases: crate::quota::Leases::default(),
         })
     }
 

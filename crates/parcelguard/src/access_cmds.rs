@@ -120,6 +120,7 @@ pub(crate) fn access(config: &Config) -> Result<Access> {
             grace_secs: secs(r.grace_secs),
             break_glass_secs: secs(r.break_glass_secs),
             quotas,
+            quota_lease: secs(r.quota.lease.max(1)),
         },
         policy_dir,
     })
