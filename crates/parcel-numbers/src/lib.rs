@@ -203,7 +203,16 @@ struct Index {
     /// `(tenant, city)` → its numbers, in the order they were added.
     cities: HashMap<(String, String), Vec<String>>,
     by_id: HashMap<(String, String), Arc<Binding>>,
+    /// Bindings this process saw end, newest last (at most [`TOMBSTONES`]):
+    /// an ended binding never comes back, so a notification that read it
+    /// just before it ended cannot put it back in the index.
+    ended: std::collections::HashSet<(String, String)>,
+    ended_order: std::collections::VecDeque<(String, String)>,
 }
+
+/// How many ended bindings the router remembers (a notification's read
+/// races the end by milliseconds; this covers seconds at full rate).
+const TOMBSTONES: usize = 65_536;
 
 /// How many numbers [`Router::candidates`] weighs per bind: the least
 /// loaded of a few spread over the pool balances load almost as well as
@@ -345,12 +354,29 @@ impl Router {
 
     /// Adds or replaces a binding.
     pub fn insert(&self, binding: Binding) {
-        self.write().insert(Arc::new(binding));
+        let mut index = self.write();
+        if !index
+            .ended
+            .contains(&(binding.tenant.clone(), binding.id.clone()))
+        {
+            index.insert(Arc::new(binding));
+        }
     }
 
-    /// Removes a binding; returns it if it was indexed.
+    /// Removes a binding that ended; returns it if it was indexed. It is
+    /// not indexed again, whatever arrives later.
     pub fn remove(&self, tenant: &str, id: &str) -> Option<Arc<Binding>> {
-        self.write().remove(tenant, id)
+        let mut index = self.write();
+        let key = (tenant.to_owned(), id.to_owned());
+        if index.ended.insert(key.clone()) {
+            index.ended_order.push_back(key);
+            if index.ended_order.len() > TOMBSTONES
+                && let Some(old) = index.ended_order.pop_front()
+            {
+                index.ended.remove(&old);
+            }
+        }
+        index.remove(tenant, id)
     }
 
     /// Replaces every binding of every tenant (after a reconnect, when
@@ -366,7 +392,9 @@ impl Router {
             }
         }
         for b in bindings {
-            index.insert(Arc::new(b));
+            if !index.ended.contains(&(b.tenant.clone(), b.id.clone())) {
+                index.insert(Arc::new(b));
+            }
         }
     }
 

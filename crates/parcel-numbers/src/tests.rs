@@ -95,6 +95,10 @@ fn remove_and_replace_keep_counts_right() {
     );
     assert!(r.remove(T, "b1").is_some());
     assert!(r.remove(T, "b1").is_none());
+    // An ended binding read just before it ended (a late notification)
+    // does not come back.
+    r.insert(binding("b1", "17100000001", 0, 1, 2));
+    assert!(r.get(T, "b1").is_none());
     assert_eq!(
         r.route(T, "17100000001", None, &h(1), 150).unwrap_err(),
         Refusal::UnknownCaller
@@ -173,9 +177,13 @@ proptest! {
     fn index_matches_a_model(ops in proptest::collection::vec((0u8..6, 0u8..4, 0u8..2, any::<bool>()), 0..60)) {
         let r = router();
         let mut model: std::collections::BTreeMap<String, Binding> = Default::default();
+        let mut ended = std::collections::BTreeSet::new();
         for (id, pair, num, insert) in ops {
             let id = format!("b{id}");
-            if insert {
+            if insert && ended.contains(&id) {
+                // Ended bindings never come back.
+                r.insert(binding(&id, "17100000001", 0, 10 + pair, 20 + pair));
+            } else if insert {
                 let number = if num == 0 { "17100000001" } else { "17100000002" };
                 let b = binding(&id, number, 0, 10 + pair, 20 + pair);
                 // The model drops what the new binding displaces.
@@ -184,6 +192,7 @@ proptest! {
                 r.insert(b);
             } else {
                 model.remove(&id);
+                ended.insert(id.clone());
                 r.remove(T, &id);
             }
         }

@@ -579,6 +579,32 @@ async fn reveal_every_role_field_and_purpose() {
 }
 
 #[tokio::test]
+async fn leased_quota_hands_out_exactly_the_limit() {
+    let mut options = roomy();
+    options.quotas[0] = ("courier".into(), 40, 100);
+    options.quota_lease = 8;
+    let api = setup_with(options);
+    let waybill = "SF2000000000002";
+    dispatched(&api, waybill).await;
+    let phone = json!({"waybill_no": waybill, "party": "recipient", "field": "phone", "purpose": "delivery_contact"});
+    let mut allowed = 0;
+    let mut refused = 0;
+    for _ in 0..45 {
+        let (s, body, _) = api
+            .call(Some("E1"), "POST", "/v1/reveal", Some(phone.clone()))
+            .await;
+        match s {
+            StatusCode::OK => allowed += 1,
+            _ => {
+                assert_eq!(body["error"]["code"], "quota_exceeded");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((allowed, refused), (40, 5));
+}
+
+#[tokio::test]
 async fn reveal_rules_quota_tickets_qr_and_suspension() {
     let mut options = roomy();
     options.quotas[0] = ("courier".into(), 3, 100);

@@ -947,6 +947,82 @@ fn reveal_quotas_are_exact_under_concurrency_across_servers() {
 }
 
 #[test]
+fn quota_leases_never_exceed_the_limit_across_servers() {
+    use parcel_vault::store::QuotaWindow;
+    for b in backends() {
+        let other = second_store(&b);
+        let hour = QuotaWindow {
+            secs: 3600,
+            start: NOW - NOW % 3600,
+            limit: 100,
+        };
+        let day = QuotaWindow {
+            secs: DAY,
+            start: NOW - NOW % DAY,
+            limit: 130,
+        };
+        // Two "servers", four threads each, lease up to 16 at a time.
+        let leased = std::sync::atomic::AtomicI64::new(0);
+        let biggest = std::sync::atomic::AtomicI64::new(0);
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let store = if t % 2 == 0 { &b.store } else { &other };
+                let (leased, biggest) = (&leased, &biggest);
+                s.spawn(move || {
+                    for _ in 0..40 {
+                        match store
+                            .take_quota_lease("acme", "E1", &[hour, day], 16)
+                            .wait()
+                            .unwrap()
+                        {
+                            Ok(n) => {
+                                assert!((1..=16).contains(&n), "{n}");
+                                leased.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                                biggest.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Err(i) => assert_eq!(i, 0),
+                        }
+                    }
+                });
+            }
+        });
+        // Leases shrink as the room does, so the hour fills exactly.
+        assert_eq!(leased.into_inner(), 100, "{}", b.name);
+        let biggest = biggest.into_inner();
+        match b.name {
+            "sqlite" => assert_eq!(biggest, 16, "leases of several"),
+            _ => assert_eq!(biggest, 1, "{}: one at a time", b.name),
+        }
+        assert_eq!(
+            b.store
+                .take_quota_lease("acme", "E1", &[hour, day], 16)
+                .wait()
+                .unwrap(),
+            Err(0)
+        );
+        // The day had 30 left: a lease never takes more than a quarter of
+        // what is left, and none past the end.
+        let next = QuotaWindow {
+            start: hour.start + 3600,
+            ..hour
+        };
+        let mut sizes = Vec::new();
+        while let Ok(n) = b
+            .store
+            .take_quota_lease("acme", "E1", &[next, day], 16)
+            .wait()
+            .unwrap()
+        {
+            sizes.push(n);
+        }
+        assert_eq!(sizes.iter().sum::<i64>(), 30, "{}: {sizes:?}", b.name);
+        if b.name == "sqlite" {
+            assert_eq!(sizes[0], 7, "a quarter of 30");
+        }
+    }
+}
+
+#[test]
 fn principals_keys_tickets_and_break_glass() {
     use parcel_vault::store::{ApiKeyRecord, BreakGlass, InsertOutcome, Principal, Ticket};
     for b in backends() {

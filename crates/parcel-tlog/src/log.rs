@@ -882,4 +882,32 @@ mod tests {
         let cp = log.publish().unwrap();
         assert_eq!(policy.verify(&cp).unwrap().size, 300);
     }
+
+    #[test]
+    fn deferred_appends_resolve_in_order_once_durable() {
+        let key = NoteKey::from_seed("example.com/log", KeyKind::Log, &[1; 32]).unwrap();
+        let mem = Arc::new(Mem::default());
+        let log = Log::open(mem.clone(), key, LogOptions::default()).unwrap();
+        let pending: Vec<Appending> = (0..20)
+            .map(|i| {
+                log.append_deferred(&Event::new(i, "t", "a", "reveal"))
+                    .unwrap()
+            })
+            .collect();
+        // Awaited (as the server does) or waited for, each gets its index,
+        // and by then the entry is in storage.
+        let first = pollster::block_on(async {
+            let mut idx = Vec::new();
+            for p in pending {
+                idx.push(p.await.unwrap());
+            }
+            idx
+        });
+        assert_eq!(first, (0..20).collect::<Vec<u64>>());
+        assert_eq!(mem.tree().unwrap().0, 20);
+        let next = log
+            .append_deferred(&Event::new(20, "t", "a", "reveal"))
+            .unwrap();
+        assert_eq!(next.wait().unwrap(), 20);
+    }
 }

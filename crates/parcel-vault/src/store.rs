@@ -765,3 +765,26 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The employee whose contact phone has this keyed hash.
     fn principal_by_phone(&self, tenant: &str, hash: &[u8]) -> Result<Option<String>, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deferred_outcome_arrives_from_another_thread() {
+        let (resolver, outcome) = Deferred::<i64>::queued();
+        let t = std::thread::spawn(move || resolver.resolve(Ok(7)));
+        assert_eq!(outcome.wait().unwrap(), 7);
+        t.join().unwrap();
+        assert_eq!(Deferred::ready(Ok(3)).wait().unwrap(), 3);
+        assert_eq!(pollster::block_on(Deferred::ready(Ok(4))).unwrap(), 4);
+    }
+
+    #[test]
+    fn a_writer_that_drops_the_resolver_is_an_error_not_a_hang() {
+        let (resolver, outcome) = Deferred::<i64>::queued();
+        drop(resolver);
+        let e = outcome.wait().unwrap_err();
+        assert!(e.0.contains("writer stopped"), "{e}");
+    }
+}
