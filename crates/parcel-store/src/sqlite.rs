@@ -1370,12 +1370,12 @@ fn run_batch(path: &std::path::Path, conn: &mut Option<rusqlite::Connection>, ba
     match outcome {
         Ok(()) => {
             for (p, r) in batch.into_iter().zip(results) {
-                let _ = p.reply.send(r);
+                p.reply.send(r);
             }
         }
         Err(e) => {
             for p in batch {
-                let _ = p.reply.send(Err(StoreError(e.0.clone())));
+                p.reply.send(Err(StoreError(e.0.clone())));
             }
         }
     }
