@@ -166,6 +166,9 @@ fn first_label(d: &dyn miette::Diagnostic) -> Option<usize> {
 #[derive(Debug, Clone)]
 pub struct Policies {
     set: PolicySet,
+    /// For each role some policy names, the policies that can apply to a
+    /// principal of that role ([`role_sets`]); other roles use `set`.
+    by_role: HashMap<String, PolicySet>,
     /// Reason code of each `forbid`, by policy id.
     reasons: HashMap<String, String>,
     /// Position of each policy in the sources, for a stable reason order.
@@ -344,8 +347,10 @@ impl Policies {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
+        let by_role = role_sets(&set)?;
         Ok(Self {
             set,
+            by_role,
             reasons,
             order,
             version,
@@ -535,6 +540,88 @@ impl Types {
     }
 }
 
+/// The roles a policy can apply to, when its first condition says so: a
+/// `when` clause whose leftmost conjunct is `principal.role == "R"` or
+/// `[…].contains(principal.role)`. For any other role that conjunct is
+/// false, and `&&` stops there, so the policy is neither satisfied nor in
+/// error: leaving it out of that role's set changes no decision and no
+/// policy named in one. `None`: any role.
+fn policy_roles(policy: &cedar_policy::Policy) -> Option<HashSet<String>> {
+    let json = policy.to_json().ok()?;
+    let first = json.get("conditions")?.as_array()?.first()?;
+    if first.get("kind")?.as_str()? != "when" {
+        return None;
+    }
+    let mut e = first.get("body")?;
+    while let Some(and) = e.get("&&") {
+        e = and.get("left")?;
+    }
+    let is_role = |v: &serde_json::Value| {
+        v.get(".").is_some_and(|d| {
+            d.get("attr").and_then(|a| a.as_str()) == Some("role")
+                && d.get("left")
+                    .and_then(|l| l.get("Var"))
+                    .and_then(|v| v.as_str())
+                    == Some("principal")
+        })
+    };
+    let literal =
+        |v: &serde_json::Value| v.get("Value").and_then(|v| v.as_str()).map(str::to_owned);
+    if let Some(eq) = e.get("==") {
+        let (l, r) = (eq.get("left")?, eq.get("right")?);
+        if is_role(l) {
+            return literal(r).map(|r| HashSet::from([r]));
+        }
+        if is_role(r) {
+            return literal(l).map(|l| HashSet::from([l]));
+        }
+        return None;
+    }
+    if let Some(c) = e.get("contains") {
+        if !is_role(c.get("right")?) {
+            return None;
+        }
+        return c
+            .get("left")?
+            .get("Set")?
+            .as_array()?
+            .iter()
+            .map(literal)
+            .collect();
+    }
+    None
+}
+
+/// Each role some policy names, with the policies that can apply to it
+/// ([`policy_roles`]): a decision evaluates only those.
+fn role_sets(set: &PolicySet) -> Result<HashMap<String, PolicySet>, PolicyError> {
+    let fixed: Vec<(&cedar_policy::Policy, Option<HashSet<String>>)> =
+        set.policies().map(|p| (p, policy_roles(p))).collect();
+    let roles: HashSet<&String> = fixed
+        .iter()
+        .filter_map(|(_, r)| r.as_ref())
+        .flatten()
+        .collect();
+    let mut out = HashMap::new();
+    for role in roles {
+        let subset = fixed
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_none_or(|r| r.contains(role)))
+            .map(|(p, _)| (*p).clone());
+        let subset = PolicySet::from_policies(subset).map_err(|e| {
+            PolicyError::Invalid(vec![Problem {
+                file: String::new(),
+                line: 0,
+                column: 0,
+                policy: None,
+                message: format!("the policies for role {role}: {e}"),
+            }])
+        })?;
+        out.insert(role.clone(), subset);
+    }
+    Ok(out)
+}
+
 /// The decision point: the current policy set, replaceable at any time.
 #[derive(Debug)]
 pub struct Engine {
@@ -699,9 +786,11 @@ impl Engine {
         let context = Self::context(&r.reveal).map_err(PolicyError::Request)?;
         let request = Request::new(p, self.types.reveal.clone(), s, context, None)
             .map_err(|e| PolicyError::Request(e.to_string()))?;
-        let response = self
-            .authorizer
-            .is_authorized(&request, &policies.set, &entities);
+        let set = policies
+            .by_role
+            .get(&r.principal.role)
+            .unwrap_or(&policies.set);
+        let response = self.authorizer.is_authorized(&request, set, &entities);
         let by_order = |ids: &mut Vec<String>| {
             ids.sort_by_key(|id| policies.order.get(id).copied().unwrap_or(usize::MAX));
         };

@@ -223,6 +223,10 @@ proptest::proptest! {
                 ticket_id: ticket.map(|_| "T".into()), ticket_bound: ticket.unwrap_or(false), device_id: None, break_glass },
         };
         let d = engine.decide(&request).unwrap();
+        // The role's subset decides exactly as the whole set.
+        let mut whole = Policies::builtin().unwrap();
+        whole.by_role.clear();
+        proptest::prop_assert_eq!(&Engine::new(whole).unwrap().decide(&request).unwrap(), &d);
         proptest::prop_assert!(d.reason.as_deref() != Some(POLICY_ERROR), "{d:?}");
         proptest::prop_assert_eq!(d.allowed, d.reason.is_none());
         if d.allowed {
@@ -231,4 +235,82 @@ proptest::proptest! {
             proptest::prop_assert!(!(role == "courier" && field == "id_number"));
         }
     }
+}
+
+#[test]
+fn role_conditions_are_found_where_the_first_conjunct_fixes_the_role() {
+    let policies = Policies::builtin().unwrap();
+    let roles = |id: &str| {
+        let p = policies
+            .set
+            .policies()
+            .find(|p| p.id().to_string() == id)
+            .unwrap();
+        policy_roles(p).map(|r| {
+            let mut r: Vec<String> = r.into_iter().collect();
+            r.sort();
+            r
+        })
+    };
+    assert_eq!(
+        roles("courier-delivery-contact"),
+        Some(vec!["courier".into()])
+    );
+    assert_eq!(
+        roles("ticket-required"),
+        Some(vec!["admin".into(), "customer_service".into()])
+    );
+    assert_eq!(
+        roles("security-auditor-never-reveals"),
+        Some(vec!["security_auditor".into()])
+    );
+    // An `unless` first, or no role test first: every role.
+    assert_eq!(roles("principal-not-active"), None);
+    assert_eq!(roles("data-erased"), None);
+    assert_eq!(roles("closed-after-grace"), None);
+    // A courier's set leaves out the other roles' policies.
+    let courier = &policies.by_role["courier"];
+    assert!(courier.policies().count() < policies.set.policies().count());
+    assert!(
+        courier
+            .policies()
+            .all(|p| !p.id().to_string().starts_with("station-manager"))
+    );
+}
+
+/// Every shipped case, as every role (and a role no policy names), decides
+/// the same with the role's policy subset as with the whole set.
+#[test]
+fn role_subsets_decide_exactly_as_the_whole_set() {
+    let subsets = engine();
+    let mut whole = Policies::builtin().unwrap();
+    whole.by_role.clear();
+    let whole = Engine::new(whole).unwrap();
+    let cases = cases::parse("cases.toml", CASES).unwrap();
+    let roles = [
+        "courier",
+        "customer_service",
+        "station_manager",
+        "security_auditor",
+        "admin",
+        "service",
+        "intern",
+    ];
+    let mut compared = 0;
+    for case in &cases {
+        for role in roles {
+            let mut r = case.request.clone();
+            r.principal.role = role.to_owned();
+            let a = subsets.decide(&r).unwrap();
+            let b = whole.decide(&r).unwrap();
+            assert_eq!(
+                format!("{a:?}"),
+                format!("{b:?}"),
+                "case {} as {role}",
+                case.name
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 40 * roles.len());
 }
