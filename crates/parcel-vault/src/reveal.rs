@@ -275,27 +275,22 @@ impl Vault {
                     limit: day,
                 },
             ];
-            let full = if options.quota_lease > 1 {
-                if self.leases.take(tenant, &fresh.id, &windows) {
-                    None
-                } else {
-                    match self
-                        .store()
-                        .take_quota_lease(tenant, &fresh.id, &windows, options.quota_lease)
-                        .await?
-                    {
-                        Ok(taken) => {
-                            self.leases.keep(tenant, &fresh.id, &windows, taken - 1);
-                            None
-                        }
-                        Err(i) => Some(i),
-                    }
-                }
+            // A reveal leased earlier costs no count; otherwise take up to
+            // a lease (one when leases are off) and keep the rest.
+            let full = if options.quota_lease > 1 && self.leases.take(tenant, &fresh.id, &windows) {
+                None
             } else {
-                self.store()
-                    .take_quota_lease(tenant, &fresh.id, &windows, 1)
+                match self
+                    .store()
+                    .take_quota_lease(tenant, &fresh.id, &windows, options.quota_lease.max(1))
                     .await?
-                    .err()
+                {
+                    Ok(taken) => {
+                        self.leases.keep(tenant, &fresh.id, &windows, taken - 1);
+                        None
+                    }
+                    Err(i) => Some(i),
+                }
             };
             if let Some(full) = full {
                 let which = if full == 0 { "quota-hour" } else { "quota-day" };
