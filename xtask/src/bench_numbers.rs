@@ -1,8 +1,9 @@
 //! `cargo xtask bench-numbers`: the privacy-number broker's speed targets.
 //!
 //! - bind and unbind operations per second through `Broker` (each one a
-//!   transaction on the store and a durable transparency-log entry), from
-//!   many threads, on SQLite and PostgreSQL; against the published quota
+//!   transaction on the store and a durable transparency-log entry), 256
+//!   at a time, on SQLite (async tasks on 2 workers, as the server runs
+//!   them) and PostgreSQL (blocking threads); against the published quota
 //!   of Alibaba Cloud's number-protection service (5,000 binds/s), since
 //!   that service cannot be run here;
 //! - route look-ups per second on 2 threads: the full `Broker::route`
@@ -30,7 +31,9 @@ pub(crate) struct Args {
     /// Shipments bound and unbound per run.
     #[arg(long, default_value_t = 20_000)]
     shipments: usize,
-    /// Binding threads (the API's concurrent requests).
+    /// Concurrent binds and unbinds (the API's concurrent requests): tasks
+    /// on a 2-worker runtime on SQLite, blocking threads on PostgreSQL, as
+    /// the server runs them.
     #[arg(long, default_value_t = 256)]
     threads: usize,
     /// Pool numbers (one city).
@@ -51,6 +54,10 @@ pub(crate) struct Args {
     /// Skip PostgreSQL.
     #[arg(long)]
     skip_pg: bool,
+    /// Shipments bound and unbound, untimed, by the same threads or tasks
+    /// before each run's timed phases (0 for a cold start).
+    #[arg(long, default_value_t = 2_000)]
+    warmup: usize,
 }
 
 const T: &str = "bench";
@@ -124,7 +131,7 @@ fn bed(args: &Args, pg: bool) -> Result<Bed> {
     for c in 0..args.couriers {
         broker.set_contact_phone(T, &format!("E{c:04}"), &courier_phone(c), "bench", NOW)?;
     }
-    let inputs: Vec<NewShipment> = (0..args.shipments)
+    let inputs: Vec<NewShipment> = (0..args.shipments + args.warmup)
         .map(|i| NewShipment {
             waybill_no: format!("SF{i:013}"),
             carrier: "SF".to_owned(),
@@ -170,31 +177,63 @@ fn bed(args: &Args, pg: bool) -> Result<Bed> {
     })
 }
 
-/// Runs `op(i)` for every `i < n` from `threads` threads; returns ops/s.
-fn spread(n: usize, threads: usize, op: &(dyn Fn(usize) -> Result<()> + Sync)) -> Result<f64> {
-    let next = AtomicUsize::new(0);
-    let t0 = Instant::now();
-    std::thread::scope(|s| -> Result<()> {
+/// One phase of a run: `op(i)` for every `i < n`.
+type Phase<'a> = (usize, &'a (dyn Fn(usize) -> Result<()> + Sync));
+
+/// Runs the phases one after another on one pool of `threads` threads (as
+/// a server's request threads live across requests), calling `between(k)`
+/// after phase `k` while the pool waits; returns each phase's ops/s.
+fn phases(
+    threads: usize,
+    list: &[Phase<'_>],
+    between: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<Vec<f64>> {
+    let counters: Vec<AtomicUsize> = list.iter().map(|_| AtomicUsize::new(0)).collect();
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| -> Result<Vec<f64>> {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| -> Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            return Ok(());
+                    let mut result = Ok(());
+                    for (&(n, op), next) in list.iter().zip(&counters) {
+                        barrier.wait();
+                        while result.is_ok() && !failed.load(Ordering::Relaxed) {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                break;
+                            }
+                            result = op(i);
+                            if result.is_err() {
+                                failed.store(true, Ordering::Relaxed);
+                            }
                         }
-                        op(i)?;
+                        barrier.wait();
                     }
+                    result
                 })
             })
             .collect();
+        let mut rates = Vec::with_capacity(list.len());
+        let mut outcome = Ok(());
+        for (k, &(n, _)) in list.iter().enumerate() {
+            barrier.wait();
+            let t0 = Instant::now();
+            barrier.wait();
+            rates.push(n as f64 / t0.elapsed().as_secs_f64());
+            if outcome.is_ok() && !failed.load(Ordering::Relaxed) {
+                outcome = between(k);
+                if outcome.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         for h in handles {
             h.join()
                 .map_err(|_| anyhow::anyhow!("a bench thread panicked"))??;
         }
-        Ok(())
-    })?;
-    Ok(n as f64 / t0.elapsed().as_secs_f64())
+        outcome.map(|()| rates)
+    })
 }
 
 struct Routes {
@@ -285,6 +324,91 @@ fn routes(bed: &Bed, args: &Args) -> Result<Routes> {
     })
 }
 
+fn waybill(i: usize) -> String {
+    format!("SF{i:013}")
+}
+
+/// An embedded store, as the server drives it: binds and unbinds are
+/// tasks on a runtime of 2 workers (the server's on 2 cores), `threads`
+/// of them at a time, awaiting the log and the store's writer.
+fn async_phases(bed: &Bed, args: &Args) -> Result<(f64, f64, Routes)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let n = args.shipments;
+    let phase = |count: usize, first: usize, bind: bool| -> Result<f64> {
+        let next = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let t0 = Instant::now();
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..args.threads {
+                let (broker, next) = (bed.broker.clone(), next.clone());
+                set.spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            return anyhow::Ok(());
+                        }
+                        let w = waybill(first + i);
+                        if bind {
+                            broker.bind_async(T, &w, "bench", NOW).await?;
+                        } else {
+                            broker
+                                .unbind_waybill_async(T, &w, "bench", "delivered", NOW + 60)
+                                .await?;
+                        }
+                    }
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                r??;
+            }
+            Ok(count as f64 / t0.elapsed().as_secs_f64())
+        })
+    };
+    phase(args.warmup, n, true)?;
+    phase(args.warmup, n, false)?;
+    let bind = phase(n, 0, true)?;
+    let routes = routes(bed, args)?;
+    let unbind = phase(n, 0, false)?;
+    Ok((bind, unbind, routes))
+}
+
+/// A network database, as the server drives it: each bind and unbind
+/// holds one of `threads` blocking threads.
+fn thread_phases(bed: &Bed, args: &Args) -> Result<(f64, f64, Routes)> {
+    let n = args.shipments;
+    let bind = |i: usize| -> Result<()> {
+        bed.broker.bind(T, &waybill(i), "bench", NOW)?;
+        Ok(())
+    };
+    let unbind = |i: usize| -> Result<()> {
+        bed.broker
+            .unbind_waybill(T, &waybill(i), "bench", "delivered", NOW + 60)?;
+        Ok(())
+    };
+    let warm_bind = |i: usize| bind(n + i);
+    let warm_unbind = |i: usize| unbind(n + i);
+    let mut routed = None;
+    let rates = phases(
+        args.threads,
+        &[
+            (args.warmup, &warm_bind),
+            (args.warmup, &warm_unbind),
+            (n, &bind),
+            (n, &unbind),
+        ],
+        &mut |k| {
+            if k == 2 {
+                routed = Some(routes(bed, args)?);
+            }
+            Ok(())
+        },
+    )?;
+    Ok((rates[2], rates[3], routed.context("no route phase")?))
+}
+
 struct Row {
     bind: f64,
     unbind: f64,
@@ -295,19 +419,14 @@ struct Row {
 fn one_run(args: &Args, pg: bool) -> Result<Row> {
     let bed = bed(args, pg)?;
     let n = args.shipments;
-    let bind = spread(n, args.threads, &|i| {
-        bed.broker
-            .bind(T, &format!("SF{i:013}"), "bench", NOW)
-            .map(|_| ())
-            .map_err(Into::into)
-    })?;
-    let routes = routes(&bed, args)?;
-    let unbind = spread(n, args.threads, &|i| {
-        bed.broker
-            .unbind_waybill(T, &format!("SF{i:013}"), "bench", "delivered", NOW + 60)
-            .map(|_| ())
-            .map_err(Into::into)
-    })?;
+    // Warm-up shipments come after the timed ones: the threads' first
+    // allocations fault in fresh pages, which a server's long-lived
+    // request threads have long done.
+    let (bind, unbind, routes) = if bed.broker.reads_inline() {
+        async_phases(&bed, args)?
+    } else {
+        thread_phases(&bed, args)?
+    };
     let ops = 2.0 * n as f64 / (n as f64 / bind + n as f64 / unbind);
     if let Some(log) = bed.vault.log() {
         log.close();

@@ -607,20 +607,34 @@ async fn update(
     let patch: ShipmentPatch = parse_json(&body)?;
     let vault = state.vault.clone();
     let numbers = state.numbers.clone();
-    let (record, binding) = blocking(move || {
+    // One task for the change and the binding it implies, so that a client
+    // hanging up cannot leave a parcel out for delivery without its number.
+    let (record, binding) = tokio::spawn(async move {
         let at = now();
-        let record = vault
-            .update(&p.tenant, &waybill, &patch, at)
-            .map_err(ApiError::from)?;
+        let (record, p, waybill, patch) = blocking(move || {
+            let record = vault
+                .update(&p.tenant, &waybill, &patch, at)
+                .map_err(ApiError::from)?;
+            Ok((record, p, waybill, patch))
+        })
+        .await?;
         let binding = match &numbers {
             Some(n) => {
-                numbers::follow_status(n, &p.tenant, &waybill, &patch, record.status, &p.id, at)
+                let status = record.status;
+                numbers::on_store(n, move |n| async move {
+                    Ok(
+                        numbers::follow_status(&n, &p.tenant, &waybill, &patch, status, &p.id, at)
+                            .await,
+                    )
+                })
+                .await?
             }
             None => json!({}),
         };
-        Ok((record, binding))
+        Ok::<_, ApiError>((record, binding))
     })
-    .await?;
+    .await
+    .map_err(|_| ApiError::internal("worker failed"))??;
     let mut body = json!({"shipment": ShipmentView::from(&record)});
     if let (Some(obj), serde_json::Value::Object(extra)) = (body.as_object_mut(), binding) {
         obj.extend(extra);

@@ -93,6 +93,29 @@ fn switch_only(state: &AppState, p: &Principal) -> Result<Arc<Numbers>, ApiError
     Ok(n)
 }
 
+/// Runs a broker operation where the store wants it: with an embedded
+/// store, awaited on this worker (the log entry and the store write are
+/// queued to their writers; no blocking-thread hand-off) in a task of its
+/// own, so that a client hanging up cannot cut it off between its log
+/// entry and its binding; with a network database, on a blocking thread.
+pub(crate) async fn on_store<T, F, Fut>(n: &Arc<Numbers>, op: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(Arc<Numbers>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    let n = n.clone();
+    if n.broker.reads_inline() {
+        tokio::spawn(op(n))
+            .await
+            .map_err(|_| ApiError::internal("worker failed"))?
+    } else {
+        // Not the runtime's `block_on`: the blocking database client runs a
+        // runtime of its own, which cannot start inside this one's context.
+        blocking(move || pollster::block_on(op(n))).await
+    }
+}
+
 fn numbers(state: &AppState) -> Result<Arc<Numbers>, ApiError> {
     state.numbers.clone().ok_or_else(|| {
         ApiError::new(
@@ -301,9 +324,10 @@ pub(crate) async fn bind(
     let p = principal(&state, &headers, Action::Update).await?;
     let n = numbers(&state)?;
     let b: BindBody = parse_json(&body)?;
-    let bound = blocking(move || {
+    let bound = on_store(&n, move |n| async move {
         n.broker
-            .bind(&p.tenant, &b.waybill_no, &p.id, now())
+            .bind_async(&p.tenant, &b.waybill_no, &p.id, now())
+            .await
             .map_err(ApiError::from)
     })
     .await?;
@@ -364,9 +388,10 @@ pub(crate) async fn unbind(
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &headers, Action::Update).await?;
     let n = numbers(&state)?;
-    let ended = blocking(move || {
+    let ended = on_store(&n, move |n| async move {
         n.broker
-            .unbind_waybill(&p.tenant, &waybill, &p.id, "manual", now())
+            .unbind_waybill_async(&p.tenant, &waybill, &p.id, "manual", now())
+            .await
             .map_err(ApiError::from)
     })
     .await?;
@@ -620,7 +645,7 @@ pub(crate) async fn record_call(
 /// change has happened whatever this says; a failure to bind is reported
 /// beside it (`privacy_number_error`) and can be retried with `POST
 /// /v1/numbers/bindings`.
-pub(crate) fn follow_status(
+pub(crate) async fn follow_status(
     n: &Numbers,
     tenant: &str,
     waybill: &str,
@@ -638,7 +663,8 @@ pub(crate) fn follow_status(
         None if courier_changed && now_status == Status::OutForDelivery => {
             if let Err(e) = n
                 .broker
-                .unbind_waybill(tenant, waybill, actor, "courier_changed", at)
+                .unbind_waybill_async(tenant, waybill, actor, "courier_changed", at)
+                .await
             {
                 tracing::warn!(error = %e, "ending a privacy-number binding failed");
             }
@@ -647,7 +673,7 @@ pub(crate) fn follow_status(
         None => return serde_json::json!({}),
     };
     match status {
-        Status::OutForDelivery => match n.broker.bind(tenant, waybill, actor, at) {
+        Status::OutForDelivery => match n.broker.bind_async(tenant, waybill, actor, at).await {
             Ok(b) => serde_json::json!({"privacy_number": BindingView::from(b.binding.as_ref())}),
             Err(parcel_vault::VaultError::Numbers { reason }) => {
                 serde_json::json!({"privacy_number": null, "privacy_number_error": reason})
@@ -659,7 +685,11 @@ pub(crate) fn follow_status(
         },
         Status::Delivered | Status::Returned => {
             let reason = status.as_str();
-            if let Err(e) = n.broker.unbind_waybill(tenant, waybill, actor, reason, at) {
+            if let Err(e) = n
+                .broker
+                .unbind_waybill_async(tenant, waybill, actor, reason, at)
+                .await
+            {
                 // The expiry sweep ends it at the latest.
                 tracing::warn!(error = %e, "ending a privacy-number binding failed");
             }

@@ -44,6 +44,17 @@ fn setup_full(
     parcel_keys::init_local(dir.path()).unwrap();
     let store: Arc<dyn Store> =
         Arc::new(parcel_store::SqliteStore::open(&dir.path().join("db")).unwrap());
+    setup_on(dir, store, options, risk)
+}
+
+/// The API over `store`, with keys in `dir` (made by `init_local`) and the
+/// log in SQLite there.
+fn setup_on(
+    dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    options: parcel_vault::reveal::RevealOptions,
+    risk: Option<parcel_server::risk::RiskSettings>,
+) -> Api {
     let keys = Arc::new(parcel_keys::LocalKeyFile::open(dir.path()).unwrap());
     let log_key = parcel_tlog::NoteKey::from_seed(
         "acme.example/log",
@@ -1794,7 +1805,50 @@ async fn callers_over_their_rate_get_429_and_others_do_not() {
 /// response but the switch's route answer holds a real number.
 #[tokio::test(flavor = "current_thread")]
 async fn privacy_numbers_over_http() {
-    let api = setup();
+    numbers_over_http(&setup()).await;
+}
+
+/// The same on PostgreSQL when `PARCELGUARD_TEST_PG` holds a URL: there
+/// binds, unbinds and the lifecycle's binding run on the blocking pool
+/// (the blocking client cannot run on, or be dropped by, a runtime's
+/// thread, so the API is built and dropped on a thread of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_numbers_over_http_on_postgres() {
+    let url = std::env::var("PARCELGUARD_TEST_PG").unwrap_or_default();
+    if url.is_empty() {
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let schema = format!("pgapi_{}_{nanos}", std::process::id());
+    let (u, s) = (url.clone(), schema.clone());
+    let api = std::thread::spawn(move || {
+        let dir = tempfile::tempdir().unwrap();
+        parcel_keys::init_local(dir.path()).unwrap();
+        let store: Arc<dyn Store> = Arc::new(parcel_store::PgStore::open(&u, Some(&s)).unwrap());
+        setup_on(
+            dir,
+            store,
+            parcel_vault::reveal::RevealOptions::default(),
+            None,
+        )
+    })
+    .join()
+    .unwrap();
+    numbers_over_http(&api).await;
+    std::thread::spawn(move || {
+        drop(api);
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+async fn numbers_over_http(api: &Api) {
     let (s, body, text) = api
         .call(
             Some("A1"),
@@ -1863,7 +1917,7 @@ async fn privacy_numbers_over_http() {
 
     // Out for delivery: bound by the lifecycle.
     let waybill = "SF9000000000001";
-    dispatched(&api, waybill).await;
+    dispatched(api, waybill).await;
     let (s, body, text) = api
         .call(
             Some("E1"),
@@ -1882,7 +1936,7 @@ async fn privacy_numbers_over_http() {
 
     let route = |caller: &str, who: &'static str| {
         let uri = format!("/v1/numbers/route?caller={caller}&called={x}");
-        let api = &api;
+
         async move { api.call(Some(who), "GET", &uri, None).await }
     };
     // The recipient's phone in `dispatched` shipments is 13987654321.
@@ -1923,7 +1977,7 @@ async fn privacy_numbers_over_http() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{text}");
     assert_eq!(body["caller_side"], "courier");
-    let entry = entry(&api, body["log_index"].as_u64().unwrap());
+    let entry = entry(api, body["log_index"].as_u64().unwrap());
     assert_eq!(entry.action, "call");
     assert_eq!(entry.waybill.as_deref(), Some(waybill));
     let encoded = String::from_utf8(entry.encode().unwrap()).unwrap();
@@ -2020,7 +2074,7 @@ async fn privacy_numbers_over_http() {
     );
     let route = |caller: &str, who: &'static str| {
         let uri = format!("/v1/numbers/route?caller={caller}&called={x}");
-        let api = &api;
+
         async move { api.call(Some(who), "GET", &uri, None).await }
     };
 

@@ -347,8 +347,19 @@ pub(crate) mod risk {
 /// SQL of the privacy-number tables, with `?` placeholders.
 pub(crate) mod numbers {
     /// Columns of a binding, in `parcel_numbers::Binding` field order.
-    pub(crate) const BINDING: &str = "SELECT tenant, id, waybill_no, courier, city, number, ext, a_hash, b_hash, a_sealed, b_sealed, \
-        period, created_at, window_end, expires_at FROM number_bindings";
+    macro_rules! binding_select {
+        () => {
+            "SELECT tenant, id, waybill_no, courier, city, number, ext, a_hash, b_hash, a_sealed, b_sealed, \
+        period, created_at, window_end, expires_at FROM number_bindings"
+        };
+    }
+    /// Columns of a binding, in `parcel_numbers::Binding` field order.
+    pub(crate) const BINDING: &str = binding_select!();
+    /// A shipment's live binding (SQLite placeholders).
+    pub(crate) const LIVE_BINDING: &str = concat!(
+        binding_select!(),
+        " WHERE tenant = ? AND waybill_no = ? AND ended_at IS NULL"
+    );
     pub(crate) const PUT_POOL: &str = "INSERT INTO number_pool (tenant, number, city, added_at) VALUES (?, ?, ?, ?) \
         ON CONFLICT (tenant, number) DO NOTHING";
     pub(crate) const POOL: &str =

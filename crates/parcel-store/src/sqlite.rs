@@ -7,10 +7,10 @@ use std::path::Path;
 use parcel_numbers::Binding;
 use parcel_vault::model::{Party, ShipmentRecord, Status};
 use parcel_vault::store::{
-    AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BindOutcome, BindingSink, BreakGlass,
-    CiphertextRead, Deferred, InsertOutcome, Principal, PrincipalPhone, QuotaOverride, QuotaWindow,
-    Resolver, RevealReads, SealedShipment, Store, StoreError, StoreTx, StoredUpdate, Ticket,
-    WrappedKey,
+    AlertRecord, AlertUpdate, ApiKeyRecord, AuditEvent, BindOutcome, BindReads, BindingSink,
+    BreakGlass, CiphertextRead, Deferred, InsertOutcome, Principal, PrincipalPhone, QuotaOverride,
+    QuotaWindow, Resolver, RevealReads, SealedShipment, Store, StoreError, StoreTx, StoredUpdate,
+    Ticket, WrappedKey,
 };
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -40,20 +40,28 @@ struct Pending {
     reply: Reply,
 }
 
-/// Where a write's outcome goes: a caller of [`SqliteStore::write`], or
-/// an async reveal awaiting its quota count.
+/// Where a write's outcome goes: the caller awaiting (or waiting for) it.
 enum Reply {
-    Out(Resolver<WriteOut>),
+    Bind(Resolver<BindOutcome>),
+    End(Resolver<bool>),
     Quota(Resolver<Result<i64, usize>>),
 }
 
 impl Reply {
     fn send(self, outcome: Result<WriteOut, StoreError>) {
+        let mismatch = || err("writer: mismatched reply");
         match self {
-            Self::Out(r) => r.resolve(outcome),
+            Self::Bind(r) => r.resolve(outcome.and_then(|o| match o {
+                WriteOut::Bind(b) => Ok(b),
+                WriteOut::End(_) | WriteOut::Quota(_) => Err(mismatch()),
+            })),
+            Self::End(r) => r.resolve(outcome.and_then(|o| match o {
+                WriteOut::End(e) => Ok(e),
+                WriteOut::Bind(_) | WriteOut::Quota(_) => Err(mismatch()),
+            })),
             Self::Quota(r) => r.resolve(outcome.and_then(|o| match o {
                 WriteOut::Quota(taken) => Ok(taken),
-                WriteOut::Bind(_) | WriteOut::End(_) => Err(err("writer: mismatched reply")),
+                WriteOut::Bind(_) | WriteOut::End(_) => Err(mismatch()),
             })),
         }
     }
@@ -351,6 +359,33 @@ impl Store for SqliteStore {
             ciphertext: ciphertext_on(&tx, tenant, waybill, slot)?,
             approval_hold: hold_on(&tx, tenant, principal, now)?,
             quota_override: override_on(&tx, tenant, principal, now)?,
+        };
+        tx.commit().map_err(err)?;
+        Ok(reads)
+    }
+
+    fn bind_reads(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        slot: usize,
+    ) -> Result<BindReads, StoreError> {
+        // One pooled connection and one snapshot instead of four: with
+        // hundreds of concurrent binds, each checkout contends for the
+        // pool's lock and each read transaction for the WAL's.
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(err)?;
+        let reads = match shipment_on(&tx, tenant, waybill)? {
+            None => BindReads::default(),
+            Some(shipment) => BindReads {
+                live: live_binding_on(&tx, tenant, waybill)?,
+                ciphertext: ciphertext_on(&tx, tenant, waybill, slot)?,
+                courier_phone: match &shipment.courier {
+                    Some(courier) => principal_phone_on(&tx, tenant, courier)?,
+                    None => None,
+                },
+                shipment: Some(shipment),
+            },
         };
         tx.commit().map_err(err)?;
         Ok(reads)
@@ -773,14 +808,7 @@ impl Store for SqliteStore {
             windows: windows.to_vec(),
             want: want.max(1),
         };
-        let (resolver, outcome) = Deferred::queued();
-        match self.writes.send(Pending {
-            op,
-            reply: Reply::Quota(resolver),
-        }) {
-            Ok(()) => outcome,
-            Err(_) => Deferred::ready(Err(err("writer: stopped"))),
-        }
+        self.queue(op, Reply::Quota)
     }
 
     fn reads_inline(&self) -> bool {
@@ -1111,10 +1139,11 @@ impl Store for SqliteStore {
     }
 
     fn bind_number(&self, b: &Binding, now: i64) -> Result<BindOutcome, StoreError> {
-        match self.write(WriteOp::Bind(Box::new(b.clone()), now))? {
-            WriteOut::Bind(o) => Ok(o),
-            WriteOut::End(_) | WriteOut::Quota(_) => Err(err("writer: mismatched reply")),
-        }
+        self.bind_number_deferred(b, now).wait()
+    }
+
+    fn bind_number_deferred(&self, b: &Binding, now: i64) -> Deferred<BindOutcome> {
+        self.queue(WriteOp::Bind(Box::new(b.clone()), now), Reply::Bind)
     }
 
     fn end_binding(
@@ -1124,31 +1153,27 @@ impl Store for SqliteStore {
         at: i64,
         reason: &str,
     ) -> Result<bool, StoreError> {
+        self.end_binding_deferred(tenant, id, at, reason).wait()
+    }
+
+    fn end_binding_deferred(
+        &self,
+        tenant: &str,
+        id: &str,
+        at: i64,
+        reason: &str,
+    ) -> Deferred<bool> {
         let op = WriteOp::End {
             tenant: tenant.to_owned(),
             id: id.to_owned(),
             at,
             reason: reason.to_owned(),
         };
-        match self.write(op)? {
-            WriteOut::End(e) => Ok(e),
-            WriteOut::Bind(_) | WriteOut::Quota(_) => Err(err("writer: mismatched reply")),
-        }
+        self.queue(op, Reply::End)
     }
 
     fn live_binding(&self, tenant: &str, waybill: &str) -> Result<Option<Binding>, StoreError> {
-        let conn = self.conn()?;
-        cached_query_row(
-            &conn,
-            &format!(
-                "{} WHERE tenant = ? AND waybill_no = ? AND ended_at IS NULL",
-                numbers::BINDING
-            ),
-            params![tenant, waybill],
-            binding_from,
-        )
-        .optional()
-        .map_err(err)
+        live_binding_on(&*self.conn()?, tenant, waybill)
     }
 
     fn get_binding(&self, tenant: &str, id: &str) -> Result<Option<Binding>, StoreError> {
@@ -1246,16 +1271,7 @@ impl Store for SqliteStore {
         tenant: &str,
         principal: &str,
     ) -> Result<Option<PrincipalPhone>, StoreError> {
-        let conn = self.conn()?;
-        cached_query_row(&conn, numbers::PHONE, params![tenant, principal], |r| {
-            Ok(PrincipalPhone {
-                hash: r.get(0)?,
-                sealed: r.get(1)?,
-                period: r.get(2)?,
-            })
-        })
-        .optional()
-        .map_err(err)
+        principal_phone_on(&*self.conn()?, tenant, principal)
     }
 
     fn principal_by_phone(&self, tenant: &str, hash: &[u8]) -> Result<Option<String>, StoreError> {
@@ -1269,17 +1285,17 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Runs one write on the writer's thread and waits
-    /// for its result.
-    fn write(&self, op: WriteOp) -> Result<WriteOut, StoreError> {
+    /// Queues one write for the writer's thread; the outcome arrives once
+    /// its transaction has committed.
+    fn queue<T>(&self, op: WriteOp, reply: fn(Resolver<T>) -> Reply) -> Deferred<T> {
         let (resolver, outcome) = Deferred::queued();
-        self.writes
-            .send(Pending {
-                op,
-                reply: Reply::Out(resolver),
-            })
-            .map_err(|_| err("writer: stopped"))?;
-        outcome.wait()
+        match self.writes.send(Pending {
+            op,
+            reply: reply(resolver),
+        }) {
+            Ok(()) => outcome,
+            Err(_) => Deferred::ready(Err(err("writer: stopped"))),
+        }
     }
 }
 
@@ -1618,6 +1634,37 @@ fn ciphertext_on(
     stmt.query_row(params![tenant, waybill], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(err)
+}
+
+fn live_binding_on(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    waybill: &str,
+) -> Result<Option<Binding>, StoreError> {
+    cached_query_row(
+        conn,
+        numbers::LIVE_BINDING,
+        params![tenant, waybill],
+        binding_from,
+    )
+    .optional()
+    .map_err(err)
+}
+
+fn principal_phone_on(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    principal: &str,
+) -> Result<Option<PrincipalPhone>, StoreError> {
+    cached_query_row(conn, numbers::PHONE, params![tenant, principal], |r| {
+        Ok(PrincipalPhone {
+            hash: r.get(0)?,
+            sealed: r.get(1)?,
+            period: r.get(2)?,
+        })
+    })
+    .optional()
+    .map_err(err)
 }
 
 fn principal_on(

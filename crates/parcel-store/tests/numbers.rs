@@ -272,6 +272,166 @@ fn bind_route_both_ways_and_unbind() {
 }
 
 #[test]
+fn bind_reads_match_the_reads_one_by_one() {
+    use parcel_vault::model::{Field, Party, slot};
+    let phone_slot = slot(Party::Recipient, Field::Phone).unwrap();
+    for b in backends() {
+        let (vault, broker) = setup(&b, &[X1, X2], NumberOptions::default());
+        out_for_delivery(&vault, "SF1000000000011", 11, "E1");
+        out_for_delivery(&vault, "SF1000000000012", 12, "E9"); // no phone
+        broker.bind(T, "SF1000000000011", "E1", NOW).unwrap();
+        let s = vault.store();
+        for (waybill, courier) in [
+            ("SF1000000000011", Some("E1")),
+            ("SF1000000000012", Some("E9")),
+            ("SF1000000000404", None),
+        ] {
+            let what = format!("{} {waybill}", b.name);
+            let r = s.bind_reads(T, waybill, phone_slot).unwrap();
+            assert_eq!(
+                r.shipment.as_ref().map(|x| &x.waybill_no),
+                s.get_shipment(T, waybill)
+                    .unwrap()
+                    .as_ref()
+                    .map(|x| &x.waybill_no),
+                "{what}"
+            );
+            if r.shipment.is_none() {
+                assert!(r.live.is_none() && r.ciphertext.is_none() && r.courier_phone.is_none());
+                continue;
+            }
+            assert_eq!(r.live, s.live_binding(T, waybill).unwrap(), "{what}");
+            assert_eq!(
+                r.ciphertext,
+                s.get_ciphertext(T, waybill, phone_slot).unwrap(),
+                "{what}"
+            );
+            assert!(r.ciphertext.as_ref().is_some_and(|(_, c)| c.is_some()));
+            let courier = courier.unwrap();
+            assert_eq!(
+                r.courier_phone,
+                s.principal_phone(T, courier).unwrap(),
+                "{what}"
+            );
+        }
+        let r = s.bind_reads(T, "SF1000000000011", phone_slot).unwrap();
+        assert!(r.live.is_some() && r.courier_phone.is_some(), "{}", b.name);
+        let r = s.bind_reads(T, "SF1000000000012", phone_slot).unwrap();
+        assert!(r.live.is_none() && r.courier_phone.is_none(), "{}", b.name);
+    }
+}
+
+/// Binds and unbinds as the server runs them: on an embedded store, tasks
+/// on a runtime of two workers awaiting the log and the store's writer; on
+/// PostgreSQL (a blocking client) the blocking calls on the runtime's
+/// blocking threads. Every shipment is bound by two at once and gets one
+/// binding.
+#[test]
+fn async_binds_and_unbinds_from_many_tasks() {
+    const N: u32 = 40;
+    let numbers: Vec<String> = (1..=6).map(|i| format!("171000000{i:02}")).collect();
+    let pool: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    for b in backends() {
+        let (vault, broker) = setup(&b, &pool, NumberOptions::default());
+        let waybills: Vec<String> = (0..N).map(|i| format!("SF20000000{i:05}")).collect();
+        for (i, w) in waybills.iter().enumerate() {
+            out_for_delivery(
+                &vault,
+                w,
+                100 + i as u32,
+                if i % 2 == 0 { "E1" } else { "E2" },
+            );
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bound: Vec<(String, String)> = rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for w in waybills.iter().chain(&waybills) {
+                let (broker, w) = (broker.clone(), w.clone());
+                if broker.reads_inline() {
+                    set.spawn(async move {
+                        let bound = broker.bind_async(T, &w, "E1", NOW).await.unwrap();
+                        (w, bound.binding.id.clone())
+                    });
+                } else {
+                    set.spawn_blocking(move || {
+                        let bound = broker.bind(T, &w, "E1", NOW).unwrap();
+                        (w, bound.binding.id.clone())
+                    });
+                }
+            }
+            let mut out = Vec::new();
+            while let Some(r) = set.join_next().await {
+                out.push(r.unwrap());
+            }
+            out
+        });
+        // Both tasks of a shipment got its one live binding.
+        for (i, w) in waybills.iter().enumerate() {
+            let live = broker.binding_for(T, w).unwrap().unwrap();
+            let ids: Vec<&str> = bound
+                .iter()
+                .filter(|(x, _)| x == w)
+                .map(|(_, id)| id.as_str())
+                .collect();
+            assert_eq!(ids, [live.id.as_str(), live.id.as_str()], "{} {w}", b.name);
+            let a = broker
+                .route(
+                    T,
+                    &recipient_phone(100 + i as u32),
+                    &live.number,
+                    (live.ext != 0).then_some(live.ext),
+                    NOW,
+                )
+                .unwrap();
+            assert_eq!(a.caller, Side::B, "{}", b.name);
+        }
+        let ended: Vec<Option<String>> = rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for w in waybills.iter().chain(&waybills) {
+                let (broker, w) = (broker.clone(), w.clone());
+                if broker.reads_inline() {
+                    set.spawn(async move {
+                        broker
+                            .unbind_waybill_async(T, &w, "E1", "delivered", NOW + 60)
+                            .await
+                            .unwrap()
+                    });
+                } else {
+                    set.spawn_blocking(move || {
+                        broker
+                            .unbind_waybill(T, &w, "E1", "delivered", NOW + 60)
+                            .unwrap()
+                    });
+                }
+            }
+            let mut out = Vec::new();
+            while let Some(r) = set.join_next().await {
+                out.push(r.unwrap());
+            }
+            out
+        });
+        // Each binding ended exactly once, and nothing routes any more.
+        assert_eq!(ended.iter().flatten().count(), N as usize, "{}", b.name);
+        assert!(broker.router().is_empty(), "{}", b.name);
+        for w in &waybills {
+            assert!(
+                broker.binding_for(T, w).unwrap().is_none(),
+                "{} {w}",
+                b.name
+            );
+        }
+        let events = vault.store().audit_events(T).unwrap();
+        let count = |action: &str| events.iter().filter(|e| e.action == action).count();
+        assert_eq!(count("number_unbind"), N as usize, "{}", b.name);
+        assert!(count("number_bind") >= N as usize, "{}", b.name);
+    }
+}
+
+#[test]
 fn no_phone_twice_on_one_number_then_extensions_then_exhaustion() {
     for b in backends() {
         let (vault, broker) = setup(&b, &[X1], NumberOptions::default());

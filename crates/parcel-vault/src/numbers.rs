@@ -170,7 +170,9 @@ fn principal_label(id: &str) -> String {
 }
 
 fn new_id(prefix: &str) -> String {
-    let bytes: [u8; 12] = rand::rngs::OsRng.r#gen();
+    // The thread's CSPRNG (seeded from the OS): a system call per id cost
+    // more than the rest of the id's making.
+    let bytes: [u8; 12] = rand::thread_rng().r#gen();
     let mut s = String::with_capacity(prefix.len() + 24);
     s.push_str(prefix);
     for b in bytes {
@@ -250,9 +252,25 @@ impl Broker {
         &self.options
     }
 
+    /// Whether the async binds and unbinds may run on an async runtime's
+    /// worker ([`Store::reads_inline`]).
+    pub fn reads_inline(&self) -> bool {
+        self.vault.store().reads_inline()
+    }
+
     fn record(&self, event: parcel_tlog::Event, at: i64) -> Result<Option<u64>, VaultError> {
+        pollster::block_on(self.record_async(event, at))
+    }
+
+    /// Appends `event` to the log (awaiting its durable entry), or, for a
+    /// vault without a log, to the audit table.
+    async fn record_async(
+        &self,
+        event: parcel_tlog::Event,
+        at: i64,
+    ) -> Result<Option<u64>, VaultError> {
         if let Some(log) = self.vault.log() {
-            return Ok(Some(log.append(&event)?));
+            return Ok(Some(log.append_deferred(&event)?.await?));
         }
         let mut detail = serde_json::Map::new();
         for (k, v) in &event.detail {
@@ -368,12 +386,33 @@ impl Broker {
         actor: &str,
         now: i64,
     ) -> Result<Bound, VaultError> {
+        pollster::block_on(self.bind_async(tenant, waybill, actor, now))
+    }
+
+    /// [`Broker::bind`] for async callers. The reads and the sealing run
+    /// on the caller's thread (so an async caller should only use it where
+    /// [`Store::reads_inline`] holds); the log entry and the store write
+    /// are queued to their writers and awaited, holding no thread.
+    ///
+    /// # Errors
+    /// As [`Broker::bind`].
+    pub async fn bind_async(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<Bound, VaultError> {
         let store = self.vault.store();
-        let record = self.vault.get(tenant, waybill)?;
+        let slot = crate::model::slot(Party::Recipient, Field::Phone)
+            .ok_or_else(|| VaultError::invalid("field", "the recipient has no phone slot"))?;
+        // One snapshot of everything the bind reads.
+        let reads = store.bind_reads(tenant, waybill, slot)?;
+        let record = reads.shipment.ok_or(VaultError::NotFound)?;
         if record.status != Status::OutForDelivery {
             return Err(unavailable("not_out_for_delivery"));
         }
-        if let Some(b) = store.live_binding(tenant, waybill)?
+        if let Some(b) = reads.live
             && b.expires_at > now
         {
             let b = Arc::new(b);
@@ -385,17 +424,19 @@ impl Broker {
             });
         }
         let courier = record.courier.clone().ok_or(unavailable("no_courier"))?;
-        let a = store
-            .principal_phone(tenant, &courier)?
-            .ok_or(unavailable("no_courier_phone"))?;
+        let a = reads.courier_phone.ok_or(unavailable("no_courier_phone"))?;
         let a_hash: PhoneHash =
             a.hash.as_slice().try_into().map_err(|_| {
                 VaultError::Store("principal_phones.phone_hash: bad length".to_owned())
             })?;
         let city = city_of(&record.masked.recipient.address).ok_or(unavailable("no_pool"))?;
-        let b_plain = self
-            .vault
-            .decrypt_field(tenant, waybill, Party::Recipient, Field::Phone)?;
+        let b_plain = self.vault.open_field(
+            tenant,
+            waybill,
+            Party::Recipient,
+            Field::Phone,
+            reads.ciphertext,
+        )?;
         let b_hash = self.phone_hash(tenant, &b_plain)?;
         if a_hash == b_hash {
             return Err(unavailable("same_phone"));
@@ -440,7 +481,6 @@ impl Broker {
         if pool == 0 {
             return Err(unavailable("no_pool"));
         }
-        let mut rng = rand::thread_rng();
         // The least loaded of a sample spread from a random start, then
         // (if every sampled one holds a phone of the pair) all of them.
         let sampled = self.router.candidates(
@@ -449,7 +489,7 @@ impl Broker {
             &a_hash,
             &b_hash,
             now,
-            Some(rng.gen_range(0..pool)),
+            Some(rand::thread_rng().gen_range(0..pool)),
         );
         let rest = || {
             self.router
@@ -464,7 +504,7 @@ impl Broker {
             .with_detail("binding", id.as_str())
             .with_detail("courier", courier.as_str())
             .with_detail("expires_at", binding.expires_at);
-        let log_index = self.record(event, now)?;
+        let log_index = self.record_async(event, now).await?;
 
         // Plain numbers first; then, if allowed, extensions on every
         // number, a few random tries each (drawn only when needed).
@@ -484,12 +524,12 @@ impl Broker {
                     }
                     let n = all[ext_i % all.len()].clone();
                     ext_i += 1;
-                    (n, rng.gen_range(1..=parcel_numbers::MAX_EXT))
+                    (n, rand::thread_rng().gen_range(1..=parcel_numbers::MAX_EXT))
                 }
             };
             binding.number = number;
             binding.ext = ext;
-            match store.bind_number(&binding, now)? {
+            match store.bind_number_deferred(&binding, now).await? {
                 BindOutcome::Bound(in_the_way) => {
                     for id in in_the_way {
                         let waybill = self
@@ -497,7 +537,8 @@ impl Broker {
                             .get(tenant, &id)
                             .map(|b| b.waybill_no.clone())
                             .unwrap_or_default();
-                        self.ended(tenant, &id, &waybill, "system", "expired", now)?;
+                        self.ended_async(tenant, &id, &waybill, "system", "expired", now)
+                            .await?;
                     }
                     let binding = Arc::new(binding);
                     self.router.insert((*binding).clone());
@@ -533,12 +574,26 @@ impl Broker {
         reason: &str,
         now: i64,
     ) -> Result<Option<u64>, VaultError> {
+        pollster::block_on(self.ended_async(tenant, id, waybill, actor, reason, now))
+    }
+
+    /// Takes an ended binding out of the router and logs its end.
+    async fn ended_async(
+        &self,
+        tenant: &str,
+        id: &str,
+        waybill: &str,
+        actor: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<u64>, VaultError> {
         self.router.remove(tenant, id);
         let mut event =
             parcel_tlog::Event::new(now.saturating_mul(1000), tenant, actor, "number_unbind");
         event.waybill = Some(waybill.to_owned());
         event.reason = Some(reason.to_owned());
-        self.record(event.with_detail("binding", id), now)
+        self.record_async(event.with_detail("binding", id), now)
+            .await
     }
 
     /// Ends the shipment's live binding, if it has one (on `delivered`,
@@ -554,11 +609,32 @@ impl Broker {
         reason: &str,
         now: i64,
     ) -> Result<Option<String>, VaultError> {
-        let Some(b) = self.vault.store().live_binding(tenant, waybill)? else {
+        pollster::block_on(self.unbind_waybill_async(tenant, waybill, actor, reason, now))
+    }
+
+    /// [`Broker::unbind_waybill`] for async callers, as
+    /// [`Broker::bind_async`] is for binds.
+    ///
+    /// # Errors
+    /// As [`Broker::unbind_waybill`].
+    pub async fn unbind_waybill_async(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        actor: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<String>, VaultError> {
+        let store = self.vault.store();
+        let Some(b) = store.live_binding(tenant, waybill)? else {
             return Ok(None);
         };
-        if self.vault.store().end_binding(tenant, &b.id, now, reason)? {
-            self.ended(tenant, &b.id, waybill, actor, reason, now)?;
+        if store
+            .end_binding_deferred(tenant, &b.id, now, reason)
+            .await?
+        {
+            self.ended_async(tenant, &b.id, waybill, actor, reason, now)
+                .await?;
             return Ok(Some(b.id));
         }
         Ok(None)

@@ -377,6 +377,24 @@ pub struct RevealReads {
     pub quota_override: Option<QuotaOverride>,
 }
 
+/// What a privacy-number bind reads before it binds: the shipment, its
+/// live binding, the ciphertext of the recipient's phone, and its
+/// courier's contact phone. [`Store::bind_reads`] reads them together.
+#[derive(Debug, Clone, Default)]
+pub struct BindReads {
+    /// The shipment, without ciphertexts (`None`: no such shipment, and
+    /// nothing else is read).
+    pub shipment: Option<ShipmentRecord>,
+    /// The shipment's live binding, as [`Store::live_binding`] returns it.
+    pub live: Option<parcel_numbers::Binding>,
+    /// The ciphertext of the slot asked for, as
+    /// [`Store::get_ciphertext`] returns it.
+    pub ciphertext: Option<CiphertextRead>,
+    /// The contact phone of the shipment's courier (`None` without a
+    /// courier, or when the courier has none).
+    pub courier_phone: Option<PrincipalPhone>,
+}
+
 /// A temporary reveal quota below the role's, set by an insider-risk
 /// response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -465,6 +483,29 @@ pub trait Store: Send + Sync + fmt::Debug {
             ciphertext: self.get_ciphertext(tenant, waybill, slot)?,
             approval_hold: self.approval_hold(tenant, principal, now)?,
             quota_override: self.quota_override(tenant, principal, now)?,
+        })
+    }
+    /// Everything a privacy-number bind of `waybill` reads, with `slot`
+    /// the recipient phone's ciphertext slot. Stores that can read it in
+    /// one snapshot override this; the default makes the reads one by one.
+    fn bind_reads(
+        &self,
+        tenant: &str,
+        waybill: &str,
+        slot: usize,
+    ) -> Result<BindReads, StoreError> {
+        let Some(shipment) = self.get_shipment(tenant, waybill)? else {
+            return Ok(BindReads::default());
+        };
+        let courier_phone = match &shipment.courier {
+            Some(courier) => self.principal_phone(tenant, courier)?,
+            None => None,
+        };
+        Ok(BindReads {
+            live: self.live_binding(tenant, waybill)?,
+            ciphertext: self.get_ciphertext(tenant, waybill, slot)?,
+            courier_phone,
+            shipment: Some(shipment),
         })
     }
     /// Reads a shipment (without ciphertexts).
@@ -709,6 +750,16 @@ pub trait Store: Send + Sync + fmt::Debug {
         binding: &parcel_numbers::Binding,
         now: i64,
     ) -> Result<BindOutcome, StoreError>;
+    /// [`Store::bind_number`] for async callers: stores whose writes go
+    /// through a writer thread queue it and return at once; the default
+    /// binds before returning.
+    fn bind_number_deferred(
+        &self,
+        binding: &parcel_numbers::Binding,
+        now: i64,
+    ) -> Deferred<BindOutcome> {
+        Deferred::ready(self.bind_number(binding, now))
+    }
     /// Ends a live binding and frees its slots; returns whether this call
     /// ended it.
     fn end_binding(
@@ -718,6 +769,17 @@ pub trait Store: Send + Sync + fmt::Debug {
         at: i64,
         reason: &str,
     ) -> Result<bool, StoreError>;
+    /// [`Store::end_binding`] for async callers, as
+    /// [`Store::bind_number_deferred`] is for binds.
+    fn end_binding_deferred(
+        &self,
+        tenant: &str,
+        id: &str,
+        at: i64,
+        reason: &str,
+    ) -> Deferred<bool> {
+        Deferred::ready(self.end_binding(tenant, id, at, reason))
+    }
     /// The shipment's live binding.
     fn live_binding(
         &self,
