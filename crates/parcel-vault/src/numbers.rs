@@ -565,18 +565,6 @@ impl Broker {
         Err(unavailable("pool_exhausted"))
     }
 
-    fn ended(
-        &self,
-        tenant: &str,
-        id: &str,
-        waybill: &str,
-        actor: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<Option<u64>, VaultError> {
-        pollster::block_on(self.ended_async(tenant, id, waybill, actor, reason, now))
-    }
-
     /// Takes an ended binding out of the router and logs its end.
     async fn ended_async(
         &self,
@@ -656,7 +644,7 @@ impl Broker {
             return Ok(false);
         };
         if self.vault.store().end_binding(tenant, id, now, reason)? {
-            self.ended(tenant, id, &b.waybill_no, actor, reason, now)?;
+            pollster::block_on(self.ended_async(tenant, id, &b.waybill_no, actor, reason, now))?;
             return Ok(true);
         }
         Ok(false)
@@ -685,7 +673,9 @@ impl Broker {
                     .store()
                     .end_binding(&tenant, &id, now, "expired")?
                 {
-                    self.ended(&tenant, &id, &waybill, "system", "expired", now)?;
+                    pollster::block_on(
+                        self.ended_async(&tenant, &id, &waybill, "system", "expired", now),
+                    )?;
                     n += 1;
                 }
             }
