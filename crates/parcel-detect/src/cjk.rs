@@ -1,12 +1,14 @@
 //! The Chinese-text pass: names, addresses and licence plates.
 //!
-//! It runs only on lines that hold non-ASCII bytes. One leftmost-longest
-//! Aho-Corasick automaton finds the anchors: name cues (收件人, `receiverName`),
-//! honorifics (先生/女士), address cues, administrative-division names from the
-//! shipped dictionary, and province abbreviations that start plates. Each
+//! It runs only on lines that hold non-ASCII bytes. A leftmost-longest search
+//! finds the anchors: name cues (收件人, `receiverName`), honorifics
+//! (先生/女士), address cues, administrative-division names from the shipped
+//! dictionary, and province abbreviations that start plates (the ASCII cues
+//! with Aho-Corasick, the others in a word table: see [`crate::words`]). Each
 //! anchor hands over to a small grammar: surname table plus given name for
 //! names, division dictionary plus address units for addresses.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
@@ -14,6 +16,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use crate::context::{Cat, Env, trim_cell};
 use crate::numbers::with_context;
 use crate::tables::{Level, tables};
+use crate::words::Words;
 use crate::{BuildError, PiiType, Sink};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,8 +221,11 @@ fn starts_stop_word(c: char) -> bool {
 
 #[derive(Debug)]
 pub(crate) struct CjkMatcher {
-    ac: AhoCorasick,
-    kinds: Vec<Anchor>,
+    /// The ASCII cues (`receiverName`, `address`), case-insensitive.
+    ascii: AhoCorasick,
+    ascii_kinds: Vec<Anchor>,
+    /// Every other anchor word.
+    words: Words<Anchor>,
 }
 
 fn short_forms(name: &str, level: Level) -> Vec<String> {
@@ -256,59 +262,91 @@ fn short_forms(name: &str, level: Level) -> Vec<String> {
     out
 }
 
+/// Every anchor word, each once, in priority order (the first kind given
+/// for a word wins).
+fn anchor_words() -> Vec<(Cow<'static, str>, Anchor)> {
+    let mut out: Vec<(Cow<'static, str>, Anchor)> = Vec::with_capacity(4096);
+    let mut seen: HashSet<Cow<'static, str>> = HashSet::with_capacity(4096);
+    let mut add = |p: Cow<'static, str>, k: Anchor| {
+        if seen.insert(p.clone()) {
+            out.push((p, k));
+        }
+    };
+    for (words, kind) in [
+        (NAME_CUES, Anchor::NameCue),
+        (NOT_NAME, Anchor::NotName),
+        (HONORIFICS, Anchor::Honorific),
+        (ADDRESS_CUES, Anchor::AddressCue),
+    ] {
+        for &p in words {
+            add(Cow::Borrowed(p), kind);
+        }
+    }
+    for (i, c) in PLATE_CHARS.char_indices() {
+        add(
+            Cow::Borrowed(&PLATE_CHARS[i..i + c.len_utf8()]),
+            Anchor::PlateChar,
+        );
+    }
+    for d in &tables().divisions {
+        if d.level == Level::Township
+            || d.name == "市辖区"
+            || d.name == "县"
+            || d.name.contains("直辖")
+        {
+            continue;
+        }
+        add(Cow::Borrowed(d.name), Anchor::Division);
+        for s in short_forms(d.name, d.level) {
+            add(Cow::Owned(s), Anchor::Division);
+        }
+    }
+    out
+}
+
 impl CjkMatcher {
     pub(crate) fn new() -> Result<Self, BuildError> {
-        let mut patterns: Vec<String> = Vec::new();
-        let mut kinds = Vec::new();
-        let mut seen = HashSet::new();
-        let mut add = |p: &str, k: Anchor, patterns: &mut Vec<String>, kinds: &mut Vec<Anchor>| {
-            if seen.insert(p.to_owned()) {
-                patterns.push(p.to_owned());
-                kinds.push(k);
-            }
-        };
-        for p in NAME_CUES {
-            add(p, Anchor::NameCue, &mut patterns, &mut kinds);
-        }
-        for p in NOT_NAME {
-            add(p, Anchor::NotName, &mut patterns, &mut kinds);
-        }
-        for p in HONORIFICS {
-            add(p, Anchor::Honorific, &mut patterns, &mut kinds);
-        }
-        for p in ADDRESS_CUES {
-            add(p, Anchor::AddressCue, &mut patterns, &mut kinds);
-        }
-        for c in PLATE_CHARS.chars() {
-            add(
-                c.encode_utf8(&mut [0; 4]),
-                Anchor::PlateChar,
-                &mut patterns,
-                &mut kinds,
-            );
-        }
-        for d in &tables().divisions {
-            if d.level == Level::Township
-                || d.name == "市辖区"
-                || d.name == "县"
-                || d.name.contains("直辖")
-            {
-                continue;
-            }
-            add(d.name, Anchor::Division, &mut patterns, &mut kinds);
-            for s in short_forms(d.name, d.level) {
-                add(&s, Anchor::Division, &mut patterns, &mut kinds);
-            }
-        }
-        let ac = AhoCorasickBuilder::new()
+        let all = anchor_words();
+        let (ascii, words): (Vec<_>, Vec<_>) = all.iter().partition(|(w, _)| w.is_ascii());
+        let ascii_ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .ascii_case_insensitive(true)
-            .build(&patterns)
+            .build(ascii.iter().map(|(w, _)| w.as_ref()))
             .map_err(|e| BuildError::Automaton {
-                what: "chinese-text",
+                what: "chinese-text cue",
                 reason: e.to_string(),
             })?;
-        Ok(Self { ac, kinds })
+        let words = Words::new(words.iter().map(|(w, k)| (w.as_ref(), *k))).map_err(|e| {
+            BuildError::Automaton {
+                what: "chinese-text word",
+                reason: format!("{e:?}"),
+            }
+        })?;
+        Ok(Self {
+            ascii: ascii_ac,
+            ascii_kinds: ascii.iter().map(|&(_, k)| *k).collect(),
+            words,
+        })
+    }
+
+    /// The anchors in `hay[ls..le]`: the leftmost-longest, non-overlapping
+    /// matches of every anchor word, in order. ASCII words and the others
+    /// share no byte, so their matches never overlap, and merging the two
+    /// searches' results gives what one search over all words would.
+    fn anchors(&self, hay: &[u8], ls: usize, le: usize) -> Vec<(usize, usize, Anchor)> {
+        let mut words = Vec::new();
+        self.words.find_all(hay, ls, le, &mut words);
+        let mut out = Vec::with_capacity(words.len());
+        let mut words = words.into_iter().peekable();
+        for m in self.ascii.find_iter(&hay[ls..le]) {
+            let (s, e) = (ls + m.start(), ls + m.end());
+            while let Some(w) = words.next_if(|w| w.0 < s) {
+                out.push(w);
+            }
+            out.push((s, e, self.ascii_kinds[m.pattern().as_usize()]));
+        }
+        out.extend(words);
+        out
     }
 
     /// Scans the lines holding non-ASCII bytes (which `found`, from the
@@ -349,17 +387,7 @@ impl CjkMatcher {
     fn scan_line(&self, env: &Env<'_>, sink: &mut Sink<'_>, ls: usize, le: usize) {
         let hay = env.hay;
         let mut covered = ls;
-        let matches: Vec<(usize, usize, Anchor)> = self
-            .ac
-            .find_iter(&hay[ls..le])
-            .map(|m| {
-                (
-                    ls + m.start(),
-                    ls + m.end(),
-                    self.kinds[m.pattern().as_usize()],
-                )
-            })
-            .collect();
+        let matches = self.anchors(hay, ls, le);
         for (k, &(ms, me, anchor)) in matches.iter().enumerate() {
             if ms < covered {
                 continue;
@@ -589,7 +617,7 @@ pub(crate) fn is_cjk(c: char) -> bool {
 }
 
 /// Decodes the character at `i`, if it is valid UTF-8.
-fn char_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
+pub(crate) fn char_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
     let lead = *hay.get(i)?;
     let len = match lead {
         0x00..=0x7F => 1,
@@ -857,6 +885,81 @@ fn plate_at(hay: &[u8], mut i: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The single automaton over every anchor word that the word table
+    /// replaced: the reference for [`CjkMatcher::anchors`].
+    fn reference_anchors(hay: &[u8], ls: usize, le: usize) -> Vec<(usize, usize, Anchor)> {
+        static AC: std::sync::OnceLock<(AhoCorasick, Vec<Anchor>)> = std::sync::OnceLock::new();
+        let (ac, kinds) = AC.get_or_init(|| {
+            let words = anchor_words();
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(true)
+                .build(words.iter().map(|(w, _)| w.as_ref()))
+                .unwrap();
+            (ac, words.iter().map(|&(_, k)| k).collect())
+        });
+        ac.find_iter(&hay[ls..le])
+            .map(|m| (ls + m.start(), ls + m.end(), kinds[m.pattern().as_usize()]))
+            .collect()
+    }
+
+    fn assert_anchors_agree(m: &CjkMatcher, text: &[u8]) {
+        let mut ls = 0;
+        for line in text.split(|&b| b == b'\n') {
+            let le = ls + line.len();
+            assert_eq!(
+                m.anchors(text, ls, le),
+                reference_anchors(text, ls, le),
+                "line at byte {ls}"
+            );
+            ls = le + 1;
+        }
+    }
+
+    #[test]
+    fn anchors_agree_with_one_automaton_on_the_synthetic_corpora() {
+        let m = CjkMatcher::new().unwrap();
+        for (seed, fraction) in [(7, 1.0), (8, 0.05)] {
+            let mut text = Vec::new();
+            parcel_synth::generate_corpus(seed, 2_000_000, fraction, &mut text);
+            assert_anchors_agree(&m, &text);
+        }
+    }
+
+    #[test]
+    fn anchors_agree_with_one_automaton_on_hard_cases() {
+        let m = CjkMatcher::new().unwrap();
+        let cases = [
+            "RECEIVERNAME:张三 Address=广东省深圳市南山区科技园 nickName 李四",
+            "收件人王小明先生，地址北京市朝阳区建国路88号 ContactName\u{00e9}",
+            "粤B12345 京A·D12345 内蒙古自治区呼和浩特市 新疆维吾尔自治区",
+            "深圳市深圳 广州广州市 重庆重庆市渝中区 海南省三沙市",
+            "\u{20000}山区 \u{FF1A}收件人：欧阳娜娜 hostname username_name",
+        ];
+        for c in cases {
+            assert_anchors_agree(&m, c.as_bytes());
+        }
+        // Broken UTF-8 between and inside the words.
+        let mut junk = "收件人".as_bytes().to_vec();
+        junk.extend_from_slice(&[0xE6, 0xB7, b'x', 0x80, 0xE5]);
+        junk.extend_from_slice("深圳市南山区".as_bytes());
+        junk.extend_from_slice(&"北京".as_bytes()[1..]);
+        junk.extend_from_slice(&"上海市".as_bytes()[..7]);
+        assert_anchors_agree(&m, &junk);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn anchors_agree_with_one_automaton_on_random_text(
+            picks in proptest::collection::vec(0usize..16, 0..60),
+        ) {
+            let pieces = ["深圳", "市", "南山", "区", "收件", "人", "先生", "王", "京", "A", "name", "NAME", "Address", "：", "\u{20000}", "广东省"];
+            let text: String = picks.iter().map(|&p| pieces[p]).collect();
+            let m = CjkMatcher::new().unwrap();
+            assert_anchors_agree(&m, text.as_bytes());
+        }
+    }
 
     proptest::proptest! {
         #[test]

@@ -30,6 +30,7 @@ mod net;
 mod numbers;
 pub mod tables;
 pub mod validate;
+mod words;
 
 use std::fmt;
 use std::str::FromStr;

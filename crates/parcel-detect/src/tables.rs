@@ -45,7 +45,9 @@ pub struct Tables {
     pub compound_surnames: HashSet<&'static str>,
     /// Single-character surnames.
     pub surnames: HashSet<char>,
-    /// Every division, in file order.
+    /// Every province, city and county, in file order. Townships (some
+    /// 41,000 of the 45,000 lines, which nothing on the scan path needs)
+    /// are parsed apart, on first use: [`townships`].
     pub divisions: Vec<Division>,
     by_code: HashMap<u64, usize>,
 }
@@ -54,6 +56,37 @@ fn data_lines(text: &'static str) -> impl Iterator<Item = &'static str> {
     text.lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())
+}
+
+/// The divisions of the shipped list whose code passes `keep`, in file
+/// order. `keep` sees the code before it is parsed, so that skipped lines
+/// cost little.
+fn parse_divisions(keep: impl Fn(&str) -> bool) -> impl Iterator<Item = Division> {
+    data_lines(DIVISIONS).filter_map(move |line| {
+        let (code, name) = line.split_once('\t')?;
+        if !keep(code) {
+            return None;
+        }
+        let level = match code.len() {
+            2 => Level::Province,
+            4 => Level::City,
+            6 => Level::County,
+            9 => Level::Township,
+            _ => return None,
+        };
+        Some(Division {
+            code: code.parse().ok()?,
+            name,
+            level,
+        })
+    })
+}
+
+/// The townships and street offices of the shipped list (9-digit codes),
+/// in file order, parsed on first use.
+pub fn townships() -> &'static [Division] {
+    static TOWNSHIPS: OnceLock<Vec<Division>> = OnceLock::new();
+    TOWNSHIPS.get_or_init(|| parse_divisions(|code| code.len() == 9).collect())
 }
 
 impl Tables {
@@ -83,35 +116,17 @@ impl Tables {
                 _ => {}
             }
         }
-        // Sized up front: about 45,000 lines, and re-hashing the maps as
-        // they grow was a fifth of start-up.
-        let lines = DIVISIONS.len() / 20;
-        let mut divisions = Vec::with_capacity(lines);
+        // Sized up front (about 3,500 divisions above township level):
+        // re-hashing the maps as they grew was a fifth of start-up.
+        let mut divisions = Vec::with_capacity(4096);
         let mut counties = HashSet::with_capacity(4096);
-        let mut by_code = HashMap::with_capacity(lines);
-        for line in data_lines(DIVISIONS) {
-            let Some((code, name)) = line.split_once('\t') else {
-                continue;
-            };
-            let Ok(num) = code.parse::<u64>() else {
-                continue;
-            };
-            let level = match code.len() {
-                2 => Level::Province,
-                4 => Level::City,
-                6 => Level::County,
-                9 => Level::Township,
-                _ => continue,
-            };
-            if level == Level::County {
-                counties.insert(num as u32);
+        let mut by_code = HashMap::with_capacity(4096);
+        for d in parse_divisions(|code| code.len() != 9) {
+            if d.level == Level::County {
+                counties.insert(d.code as u32);
             }
-            by_code.insert(num, divisions.len());
-            divisions.push(Division {
-                code: num,
-                name,
-                level,
-            });
+            by_code.insert(d.code, divisions.len());
+            divisions.push(d);
         }
         Self {
             mobile,
@@ -139,7 +154,7 @@ impl Tables {
         self.counties.contains(&code)
     }
 
-    /// Looks a division up by code.
+    /// Looks a province, city or county up by code.
     pub fn division(&self, code: u64) -> Option<&Division> {
         self.by_code.get(&code).map(|&i| &self.divisions[i])
     }
@@ -176,7 +191,14 @@ mod tests {
     #[test]
     fn tables_load() {
         let t = tables();
-        assert!(t.divisions.len() > 40_000);
+        assert!(t.divisions.len() > 3_000);
+        assert!(t.divisions.iter().all(|d| d.level != Level::Township));
+        assert!(townships().len() > 40_000);
+        assert!(townships().iter().all(|d| d.level == Level::Township));
+        assert_eq!(
+            t.divisions.len() + townships().len(),
+            data_lines(DIVISIONS).count()
+        );
         assert!(t.is_county_code(440305), "深圳市南山区");
         assert_eq!(t.division(44).map(|d| d.name), Some("广东省"));
         assert!(t.is_area_code(b"0755"));
