@@ -25,6 +25,7 @@
 mod cjk;
 mod context;
 pub mod eval;
+mod facts;
 pub mod mask;
 mod net;
 mod numbers;
@@ -36,6 +37,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use context::DocContext;
+pub use facts::TextFacts;
 
 /// The kinds of personal data the detector reports. Their names
 /// ([`PiiType::as_str`]) are part of the output contract.
@@ -162,6 +164,15 @@ impl Default for Options {
     }
 }
 
+/// The result of [`Detector::scan_text`].
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The findings, sorted by start, without overlaps.
+    pub findings: Vec<Finding>,
+    /// What the scan learnt about the text.
+    pub text: TextFacts,
+}
+
 /// A reusable, thread-safe detector. Build one and share it.
 #[derive(Debug)]
 pub struct Detector {
@@ -240,6 +251,13 @@ impl Detector {
     /// Finds personal data in `hay`. Offsets are relative to `hay`. Findings
     /// come back sorted by start, without overlaps.
     pub fn scan(&self, hay: &[u8], doc: &DocContext, opts: &Options) -> Vec<Finding> {
+        self.scan_text(hay, doc, opts).findings
+    }
+
+    /// [`scan`](Self::scan), with what the scan learnt about the text on
+    /// the way ([`TextFacts`]: line counts and UTF-8 validity), for callers
+    /// that would otherwise make more passes over it.
+    pub fn scan_text(&self, hay: &[u8], doc: &DocContext, opts: &Options) -> Scanned {
         let mut sink = Sink {
             out: Vec::new(),
             opts,
@@ -249,14 +267,17 @@ impl Detector {
             doc,
             hot: &self.ctx,
         };
-        net::scan_emails(&env, &mut sink);
         let mut found = numbers::Found::default();
         numbers::scan(&env, &mut sink, &mut found);
+        net::scan_emails(&env, &mut sink, &found.ats);
         net::scan_ipv6(&env, &mut sink, &found.colons);
         if !found.non_ascii.is_empty() {
             self.cjk.scan(&env, &mut sink, &found);
         }
-        resolve_overlaps(sink.out)
+        Scanned {
+            findings: resolve_overlaps(sink.out),
+            text: TextFacts::new(&mut found),
+        }
     }
 }
 

@@ -1,8 +1,7 @@
-//! E-mail addresses (found around `@`) and IPv6 addresses (found around `:`).
+//! E-mail addresses (found around `@`) and IPv6 addresses (found around `:`),
+//! both from positions the number pass's classifier collects.
 
 use std::net::Ipv6Addr;
-
-use memchr::memchr_iter;
 
 use crate::context::Env;
 use crate::numbers::with_context;
@@ -21,10 +20,12 @@ const FILE_EXTENSIONS: &[&[u8]] = &[
     b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"js", b"css", b"map", b"ico",
 ];
 
-pub(crate) fn scan_emails(env: &Env<'_>, sink: &mut Sink<'_>) {
+/// Looks for e-mail addresses around `ats`, the `@` signs of the text in
+/// order (the number pass's classifier collects them).
+pub(crate) fn scan_emails(env: &Env<'_>, sink: &mut Sink<'_>, ats: &[usize]) {
     let hay = env.hay;
     let mut resume = 0;
-    for at in memchr_iter(b'@', hay) {
+    for &at in ats {
         if at < resume {
             continue;
         }

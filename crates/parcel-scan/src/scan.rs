@@ -275,9 +275,14 @@ fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work) -> Event {
         ctx,
     } = w;
     let data = &chunk.data;
-    let found = detector.scan(data, &ctx, &opts.detect);
+    let parcel_detect::Scanned {
+        findings: found,
+        text,
+    } = detector.scan_text(data, &ctx, &opts.detect);
     let mut findings = Vec::with_capacity(found.len());
-    let mut nl = 0u64;
+    // Newlines before `counted.0`: from there, counting on to the next
+    // finding's line costs less than a look-up when findings are close.
+    let mut counted = (0usize, 0u64);
     let mut pos = 0usize;
     let mut line_start: Option<usize> = None;
     for f in found {
@@ -289,12 +294,17 @@ fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work) -> Event {
         {
             continue;
         }
-        // A count and one search back, not a call per newline: sparse
-        // findings sit thousands of lines apart.
-        let between = &data[pos..f.start];
-        if let Some(last) = memchr::memrchr(b'\n', between) {
-            nl += memchr_iter(b'\n', between).count() as u64;
-            line_start = Some(pos + last + 1);
+        // One search back to the finding's line start; the line count
+        // comes from the scan's own newline count.
+        if let Some(last) = memchr::memrchr(b'\n', &data[pos..f.start]) {
+            let ls = pos + last + 1;
+            let nl = if ls - counted.0 <= 4096 {
+                counted.1 + memchr_iter(b'\n', &data[counted.0..ls]).count() as u64
+            } else {
+                text.newlines_before(data, ls)
+            };
+            counted = (ls, nl);
+            line_start = Some(ls);
         }
         pos = f.start;
         let value = match opts.values {
@@ -308,18 +318,15 @@ fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work) -> Event {
         findings.push(LocalFinding {
             value,
             finding: f,
-            nl_before: nl,
+            nl_before: counted.1,
             line_start,
         });
     }
     let kept = &data[..chunk.keep_before];
-    let newlines = memchr_iter(b'\n', kept).count() as u64;
+    let newlines = text.newlines_before(data, chunk.keep_before);
     let last_newline = memchr::memrchr(b'\n', kept);
-    let invalid_utf8 = match std::str::from_utf8(kept) {
-        Ok(_) => false,
-        // An incomplete character at a cut inside a long line is fine.
-        Err(e) => e.error_len().is_some(),
-    };
+    // An incomplete character at a cut inside a long line is fine.
+    let invalid_utf8 = text.has_invalid_utf8(data, chunk.keep_before);
     Event::Chunk {
         file,
         seq,
