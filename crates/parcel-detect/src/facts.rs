@@ -26,7 +26,7 @@ impl TextFacts {
         let mut non_ascii: Vec<(usize, usize)> = Vec::new();
         for &(first, end) in &found.non_ascii {
             match non_ascii.last_mut() {
-                // A character cut by the window boundary: one range.
+                // A character cut by a block boundary: one range.
                 Some(last) if last.1 == first => last.1 = end,
                 _ => non_ascii.push((first, end)),
             }
@@ -99,7 +99,7 @@ mod tests {
         /// Line counts and UTF-8 validity agree with a pass of their own,
         /// at every cut, on text mixing ASCII lines, Chinese characters
         /// (some cut or broken) and long runs that span the classifier's
-        /// windows and line marks.
+        /// blocks and line marks.
         #[test]
         fn facts_agree_with_separate_passes(
             pieces in proptest::collection::vec(
@@ -126,7 +126,7 @@ mod tests {
             check(&det, hay).unwrap();
         }
         // A character cut short, or whole, at every place around the
-        // classifier's first windows (58 bytes apart).
+        // classifier's first blocks (64 bytes each).
         for at in 0..200 {
             for tail in [&b"\xE6\xB7a"[..], b"\xE6\xB7\xB1a", b"\xE6a\xB7", b"\xB7\n"] {
                 let mut hay = vec![b'x'; at];

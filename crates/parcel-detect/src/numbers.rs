@@ -84,6 +84,7 @@ fn eq_bytes(w: u64, c: u8) -> u64 {
 /// text instead of one per consumer. Sixteen bytes per step with SSE2, which every
 /// x86-64 CPU has.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
 fn block_masks(block: &[u8]) -> Masks {
     use safe_arch::{
         bitand_m128i, cmp_eq_mask_i8_m128i, cmp_gt_mask_i8_m128i, cmp_lt_mask_i8_m128i,
@@ -201,36 +202,34 @@ fn push_inner_colons(hay: &[u8], at: usize, mut bits: u64, out: &mut Vec<usize>)
 /// tests compare against).
 ///
 /// The same pass fills `found` for the other passes: in order, the colons
-/// the IPv6 pass looks at ([`crate::net::scan_ipv6`]) and the windows
-/// holding non-ASCII bytes, which lead the CJK pass.
+/// the IPv6 pass looks at ([`crate::net::scan_ipv6`]), the `@` signs for the
+/// e-mail pass, the blocks holding non-ASCII bytes, which lead the CJK pass,
+/// and the newline counts behind [`crate::TextFacts`].
 pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, found: &mut Found) {
     let hay = env.hay;
     let n = hay.len();
     // Everything before `done` has been processed.
     let mut done = 0;
     let mut i = 0;
-    // Windows of 64 bytes overlap by MIN_SPAN - 1 so that every run start is
-    // judged in a window that holds the whole first MIN_SPAN bytes.
-    const STEP: usize = 64 - (MIN_SPAN - 1);
-    while i + MIN_SPAN <= n {
-        let block = &hay[i..(i + 64).min(n)];
-        let masks = block_masks(block);
-        let m = masks.number;
-        // Each byte's colon (and non-ASCII byte) is taken from one window
-        // only.
-        let own = if block.len() == 64 {
-            (1u64 << STEP) - 1
+    // Each block of 64 bytes is classified once. A run that starts near a
+    // block's end is judged with the next block's masks, classified one
+    // step ahead.
+    let mut masks = block_masks(&hay[..n.min(64)]);
+    loop {
+        let next_at = i + 64;
+        let next = if next_at < n {
+            block_masks(&hay[next_at..(next_at + 64).min(n)])
         } else {
-            u64::MAX
+            Masks::default()
         };
-        found.take(hay, i, own, &masks);
-        let mut starts = m;
+        found.take(hay, i, &masks);
+        let m = u128::from(masks.number) | (u128::from(next.number) << 64);
+        let mut runs = m;
         for shift in 1..MIN_SPAN {
-            starts &= m >> shift;
+            runs &= m >> shift;
         }
-        if block.len() == 64 {
-            starts &= (1u64 << STEP) - 1;
-        }
+        // Bit k: bytes k to k + MIN_SPAN - 1 are all number bytes.
+        let mut starts = runs as u64;
         while starts != 0 {
             let s = i + starts.trailing_zeros() as usize;
             starts &= starts - 1;
@@ -263,14 +262,12 @@ pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, found: &mut Found) {
                 }
             }
         }
-        if block.len() < 64 {
+        if next_at >= n {
             return;
         }
-        i += STEP;
+        i = next_at;
+        masks = next;
     }
-    // The bytes no window owned: all of a haystack shorter than a run, or
-    // the last few after the final window's own part.
-    found.take(hay, i, u64::MAX, &block_masks(&hay[i.min(n)..]));
 }
 
 /// What the number pass's classifier collects for the other passes.
@@ -279,14 +276,13 @@ pub(crate) struct Found {
     /// The colons with a hex digit or a colon on both sides, in order:
     /// the only ones the IPv6 pass looks at.
     pub(crate) colons: Vec<usize>,
-    /// For each window of the classifier holding a non-ASCII byte, in
-    /// order: the first such byte and the end of the window's own bytes.
-    /// Between one window's end and the next one's first byte, every byte
-    /// is ASCII.
+    /// For each block of the classifier holding a non-ASCII byte, in
+    /// order: the first such byte and the end of the block. Between one
+    /// block's end and the next one's first byte, every byte is ASCII.
     pub(crate) non_ascii: Vec<(usize, usize)>,
     /// The `@` signs, in order.
     pub(crate) ats: Vec<usize>,
-    /// Newlines counted so far (in the windows taken).
+    /// Newlines counted so far (in the blocks taken).
     newlines: u64,
     /// (position, newlines before it), ascending, the first at 0 and then
     /// about every [`LINE_MARK_EVERY`] bytes.
@@ -297,9 +293,9 @@ pub(crate) struct Found {
 pub(crate) const LINE_MARK_EVERY: usize = 4096;
 
 impl Found {
-    /// Takes the bits of `masks` under `own` for the window at `at`.
-    #[inline]
-    fn take(&mut self, hay: &[u8], at: usize, own: u64, masks: &Masks) {
+    /// Takes the bits of `masks` for the block of (up to) 64 bytes at `at`.
+    #[inline(always)]
+    fn take(&mut self, hay: &[u8], at: usize, masks: &Masks) {
         if self
             .line_marks
             .last()
@@ -307,20 +303,16 @@ impl Found {
         {
             self.line_marks.push((at, self.newlines));
         }
-        self.newlines += u64::from((masks.newline & own).count_ones());
-        let mut ats = masks.at & own;
+        self.newlines += u64::from(masks.newline.count_ones());
+        let mut ats = masks.at;
         while ats != 0 {
             self.ats.push(at + ats.trailing_zeros() as usize);
             ats &= ats - 1;
         }
-        push_inner_colons(hay, at, masks.colon & own, &mut self.colons);
-        let x = masks.non_ascii & own;
+        push_inner_colons(hay, at, masks.colon, &mut self.colons);
+        let x = masks.non_ascii;
         if x != 0 {
-            let end = if own == u64::MAX {
-                hay.len()
-            } else {
-                (at + own.count_ones() as usize).min(hay.len())
-            };
+            let end = (at + 64).min(hay.len());
             self.non_ascii.push((at + x.trailing_zeros() as usize, end));
         }
     }
@@ -337,7 +329,7 @@ impl Found {
         if first >= i {
             return Some(first);
         }
-        // `i` is inside this window, after its first non-ASCII byte.
+        // `i` is inside this block, after its first non-ASCII byte.
         if let Some(p) = hay[i..end].iter().position(|b| !b.is_ascii()) {
             return Some(i + p);
         }
