@@ -204,6 +204,7 @@ fn read_all(
     detector: &Detector,
     work: &Sender<Work>,
     events: &Sender<Event>,
+    spares: &Receiver<Vec<u8>>,
 ) {
     for (file, inp) in inputs.iter().enumerate() {
         let mut chunks = 0;
@@ -215,7 +216,7 @@ fn read_all(
                 let mut chunker = Chunker::new(reader, chunk_size);
                 let mut ctx: Option<Arc<DocContext>> = None;
                 loop {
-                    match chunker.next_chunk() {
+                    match chunker.next_chunk_in(spares.try_recv().unwrap_or_default()) {
                         Ok(Some(chunk)) => {
                             let ctx = match &ctx {
                                 Some(c) => Arc::clone(c),
@@ -267,7 +268,9 @@ fn read_all(
     }
 }
 
-fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work) -> Event {
+/// Scans one chunk; its buffer goes back to the reader through `spares`
+/// (or is dropped when enough are waiting there).
+fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work, spares: &Sender<Vec<u8>>) -> Event {
     let Work {
         file,
         seq,
@@ -327,6 +330,7 @@ fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work) -> Event {
     let last_newline = memchr::memrchr(b'\n', kept);
     // An incomplete character at a cut inside a long line is fine.
     let invalid_utf8 = text.has_invalid_utf8(data, chunk.keep_before);
+    let _ = spares.try_send(chunk.data);
     Event::Chunk {
         file,
         seq,
@@ -361,23 +365,40 @@ pub fn run(
     let jobs = opts.jobs.max(1);
     let (work_tx, work_rx): (Sender<Work>, Receiver<Work>) = bounded(jobs * 2);
     let (ev_tx, ev_rx) = unbounded::<Event>();
+    // Finished chunks' buffers, back to the reader: as many as can be in
+    // flight, so that none is allocated again once the pipeline is full.
+    let (spare_tx, spare_rx) = bounded::<Vec<u8>>(jobs * 2 + 2);
     let mut summary = Summary::default();
     std::thread::scope(|s| {
         {
             let ev_tx = ev_tx.clone();
-            s.spawn(move || read_all(inputs, opts.chunk_size, detector, &work_tx, &ev_tx));
+            s.spawn(move || {
+                read_all(
+                    inputs,
+                    opts.chunk_size,
+                    detector,
+                    &work_tx,
+                    &ev_tx,
+                    &spare_rx,
+                );
+            });
         }
         for _ in 0..jobs {
             let work_rx = work_rx.clone();
             let ev_tx = ev_tx.clone();
+            let spare_tx = spare_tx.clone();
             s.spawn(move || {
                 for w in work_rx {
-                    if ev_tx.send(scan_chunk(detector, opts, w)).is_err() {
+                    if ev_tx
+                        .send(scan_chunk(detector, opts, w, &spare_tx))
+                        .is_err()
+                    {
                         return;
                     }
                 }
             });
         }
+        drop(spare_tx);
         drop(ev_tx);
         drop(work_rx);
 
