@@ -412,7 +412,7 @@ impl CjkMatcher {
                                     "starts with a surname from the table, 2-4 characters"
                                         .to_owned(),
                                 ];
-                                r.extend(why);
+                                r.extend(why.map(String::from));
                                 r
                             },
                         );
@@ -454,7 +454,7 @@ impl CjkMatcher {
                         let (score, why) = with_context(PiiType::CnAddress, score, ctx);
                         sink.push(PiiType::CnAddress, ms, end, score, validator, || {
                             let mut r = vec!["starts with an administrative division and follows the address grammar".to_owned()];
-                            r.extend(why);
+                            r.extend(why.map(String::from));
                             r
                         });
                         covered = end;
@@ -466,7 +466,7 @@ impl CjkMatcher {
                         let (score, why) = with_context(PiiType::CnPlate, 0.8, ctx);
                         sink.push(PiiType::CnPlate, ms, end, score, "gb_plate_format", || {
                             let mut r = vec!["province abbreviation, issuing-office letter, 5-6 serial characters".to_owned()];
-                            r.extend(why);
+                            r.extend(why.map(String::from));
                             r
                         });
                         covered = end;

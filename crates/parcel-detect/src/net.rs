@@ -68,7 +68,7 @@ pub(crate) fn scan_emails(env: &Env<'_>, sink: &mut Sink<'_>, ats: &[usize]) {
         let (score, why) = with_context(PiiType::Email, 0.9, ctx);
         sink.push(PiiType::Email, s, e, score, "email_syntax", || {
             let mut r = vec!["local@domain with a valid alphabetic top-level domain".to_owned()];
-            r.extend(why);
+            r.extend(why.map(String::from));
             r
         });
         resume = e;
@@ -167,7 +167,7 @@ pub(crate) fn scan_ipv6(env: &Env<'_>, sink: &mut Sink<'_>, colons: &[usize]) {
         let (score, why) = with_context(PiiType::Ipv6, 0.85, ctx);
         sink.push(PiiType::Ipv6, s, e, score, "ipv6_parse", || {
             let mut r = vec!["parses as an IPv6 address".to_owned()];
-            r.extend(why);
+            r.extend(why.map(String::from));
             r
         });
     }

@@ -433,28 +433,62 @@ pub(crate) fn with_context(
     kind: PiiType,
     base: f32,
     ctx: Option<(Cat, Source)>,
-) -> (f32, Option<String>) {
+) -> (f32, Option<Why>) {
     let Some((cat, source)) = ctx else {
         return (base, None);
     };
-    let place = match source {
-        Source::Column => "column header".to_owned(),
-        Source::HotWord(d) => format!("hot word {d} bytes before"),
-    };
-    if cat == cat_of(kind) || (kind == PiiType::WaybillNo && cat == Cat::Carrier) {
-        (base + 0.15, Some(format!("{place} names {kind} (+0.15)")))
+    let effect = if cat == cat_of(kind) || (kind == PiiType::WaybillNo && cat == Cat::Carrier) {
+        Effect::Names
     } else if cat == Cat::Negative {
-        (
-            base - 0.45,
-            Some(format!("{place} names a non-personal number (-0.45)")),
-        )
+        Effect::NonPersonal
     } else if is_numeric_cat(cat) && is_numeric_cat(cat_of(kind)) {
-        (
-            base - 0.15,
-            Some(format!("{place} names another kind of number (-0.15)")),
-        )
+        Effect::OtherNumber
     } else {
-        (base, None)
+        return (base, None);
+    };
+    let delta = match effect {
+        Effect::Names => 0.15,
+        Effect::NonPersonal => -0.45,
+        Effect::OtherNumber => -0.15,
+    };
+    (
+        base + delta,
+        Some(Why {
+            kind,
+            source,
+            effect,
+        }),
+    )
+}
+
+/// Why context changed a score: kept as data, and written out only when
+/// explanations were asked for (formatting it for every finding was a
+/// measurable part of a scan).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Why {
+    kind: PiiType,
+    source: Source,
+    effect: Effect,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Effect {
+    Names,
+    NonPersonal,
+    OtherNumber,
+}
+
+impl From<Why> for String {
+    fn from(w: Why) -> Self {
+        let place = match w.source {
+            Source::Column => "column header".to_owned(),
+            Source::HotWord(d) => format!("hot word {d} bytes before"),
+        };
+        match w.effect {
+            Effect::Names => format!("{place} names {} (+0.15)", w.kind),
+            Effect::NonPersonal => format!("{place} names a non-personal number (-0.45)"),
+            Effect::OtherNumber => format!("{place} names another kind of number (-0.15)"),
+        }
     }
 }
 
@@ -477,7 +511,7 @@ fn push_best(
         return false;
     }
     let ctx = env.context(start);
-    let mut best: Option<(f32, &Candidate, Option<String>)> = None;
+    let mut best: Option<(f32, &Candidate, Option<Why>)> = None;
     for c in cands {
         if !c.needs.is_empty() && !ctx.is_some_and(|(cat, _)| c.needs.contains(&cat)) {
             continue;
@@ -496,7 +530,7 @@ fn push_best(
             "{} validated by {} (base {:.2})",
             c.kind, c.validator, c.base
         )];
-        r.extend(why);
+        r.extend(why.map(String::from));
         r
     });
     sink.out.len() > before
