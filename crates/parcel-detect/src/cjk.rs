@@ -319,7 +319,7 @@ impl CjkMatcher {
         let words = Words::new(words.iter().map(|(w, k)| (w.as_ref(), *k))).map_err(|e| {
             BuildError::Automaton {
                 what: "chinese-text word",
-                reason: format!("{e:?}"),
+                reason: e.to_string(),
             }
         })?;
         Ok(Self {

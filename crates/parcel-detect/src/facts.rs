@@ -39,13 +39,26 @@ impl TextFacts {
 
     /// The number of newlines in `hay[..pos]`.
     pub fn newlines_before(&self, hay: &[u8], pos: usize) -> u64 {
+        self.newlines_before_from(hay, pos, (0, 0))
+    }
+
+    /// [`newlines_before`](Self::newlines_before), given an earlier answer
+    /// `known` = (position, newlines before it): the count goes on from
+    /// whichever is nearer below `pos`, that answer or the scan's own
+    /// mark. Callers walking forward through findings pass their last one.
+    pub fn newlines_before_from(&self, hay: &[u8], pos: usize, known: (usize, u64)) -> u64 {
         let pos = pos.min(hay.len());
         let k = self.line_marks.partition_point(|&(p, _)| p <= pos);
-        let (from, count) = k
+        let mark = k
             .checked_sub(1)
             .and_then(|k| self.line_marks.get(k))
             .copied()
             .unwrap_or((0, 0));
+        let (from, count) = if known.0 <= pos && known.0 > mark.0 {
+            known
+        } else {
+            mark
+        };
         count + memchr::memchr_iter(b'\n', &hay[from..pos]).count() as u64
     }
 
@@ -83,6 +96,16 @@ mod tests {
                 naive,
                 "newlines before {}",
                 pos
+            );
+            // Going on from an earlier, right answer.
+            let at = pos / 2;
+            let known = (at, memchr::memchr_iter(b'\n', &hay[..at]).count() as u64);
+            proptest::prop_assert_eq!(
+                text.newlines_before_from(hay, pos, known),
+                naive,
+                "newlines before {} from {}",
+                pos,
+                at
             );
             let invalid = std::str::from_utf8(&hay[..pos]).is_err_and(|e| e.error_len().is_some());
             proptest::prop_assert_eq!(

@@ -35,10 +35,11 @@ pub(crate) struct Words<K> {
 }
 
 /// Errors from [`Words::new`].
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum WordsError {
     /// A word is empty or holds an ASCII byte (those belong to the ASCII
     /// matcher: the two matchers' words must not share a byte).
+    #[error("anchor word {0} is empty or holds an ASCII byte")]
     NotNonAscii(usize),
 }
 

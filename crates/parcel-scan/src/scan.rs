@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use memchr::memchr_iter;
 use parcel_detect::{Detector, DocContext, Finding, Options, PiiType};
 
 use crate::chunk::{CHUNK, Chunk, Chunker};
@@ -283,8 +282,8 @@ fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work, spares: &Sender<
         text,
     } = detector.scan_text(data, &ctx, &opts.detect);
     let mut findings = Vec::with_capacity(found.len());
-    // Newlines before `counted.0`: from there, counting on to the next
-    // finding's line costs less than a look-up when findings are close.
+    // Newlines before `counted.0`: when findings are close, counting on
+    // from there is shorter than from the scan's nearest mark.
     let mut counted = (0usize, 0u64);
     let mut pos = 0usize;
     let mut line_start: Option<usize> = None;
@@ -301,12 +300,7 @@ fn scan_chunk(detector: &Detector, opts: &ScanOptions, w: Work, spares: &Sender<
         // comes from the scan's own newline count.
         if let Some(last) = memchr::memrchr(b'\n', &data[pos..f.start]) {
             let ls = pos + last + 1;
-            let nl = if ls - counted.0 <= 4096 {
-                counted.1 + memchr_iter(b'\n', &data[counted.0..ls]).count() as u64
-            } else {
-                text.newlines_before(data, ls)
-            };
-            counted = (ls, nl);
+            counted = (ls, text.newlines_before_from(data, ls, counted));
             line_start = Some(ls);
         }
         pos = f.start;
