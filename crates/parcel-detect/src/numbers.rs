@@ -212,10 +212,10 @@ pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, found: &mut Found) {
         };
         found.take(hay, i, &masks);
         let m = u128::from(masks.number) | (u128::from(next.number) << 64);
-        let mut runs = m;
-        for shift in 1..MIN_SPAN {
-            runs &= m >> shift;
-        }
+        // Doubling: two, four, then seven bytes in a row (MIN_SPAN is 7).
+        let two = m & (m >> 1);
+        let four = two & (two >> 2);
+        let runs = four & (four >> 3);
         // Bit k: bytes k to k + MIN_SPAN - 1 are all number bytes.
         let mut starts = runs as u64;
         while starts != 0 {
@@ -238,7 +238,10 @@ pub(crate) fn scan(env: &Env<'_>, sink: &mut Sink<'_>, found: &mut Found) {
             let mut j = cluster_start(hay, s + off, done);
             // Process runs while they belong to the same cluster.
             loop {
-                let next = number_at(env, sink, j).max(j + 1);
+                let next = match date_time_end(hay, j) {
+                    Some(end) => end,
+                    None => number_at(env, sink, j).max(j + 1),
+                };
                 // A gap is at most four bytes: look no further for the next run.
                 let window = &hay[next.min(n)..(next + 5).min(n)];
                 match window.iter().position(u8::is_ascii_digit) {
@@ -386,6 +389,17 @@ fn cluster_start(hay: &[u8], d: usize, floor: usize) -> usize {
     loop {
         while x > floor && hay[x - 1].is_ascii_digit() {
             x -= 1;
+        }
+        // Every gap `is_cluster_gap` allows ends in one of these bytes: a
+        // run after anything else (a quote, `=`, a newline) starts its
+        // cluster, with no gap lengths to try.
+        if x == floor
+            || !matches!(
+                hay[x - 1],
+                b' ' | b'-' | b'.' | b'(' | b')' | b'+' | 0x88 | 0x89
+            )
+        {
+            return x;
         }
         // Hop a gap (as `is_cluster_gap` allows) to an earlier digit.
         let mut hopped = false;
@@ -700,6 +714,38 @@ fn number_at_full(
         }
     }
     e
+}
+
+/// Where [`number_at`], called at `p` and then at each run of the cluster
+/// that follows, would be left after a log timestamp's date and hour
+/// (`2026-11-22T10:` or `2026-11-22 10:`), having found nothing: after the
+/// day (`T`) or the hour (space). Every log line starts with one, and this
+/// saves the calls for its year, month and day. `None` when `p` does not
+/// start such a timestamp, or starts it after a byte that would make
+/// [`number_at`] take another path.
+fn date_time_end(hay: &[u8], p: usize) -> Option<usize> {
+    // `YYYY-MM-DD?HH:`, the year not starting with 0.
+    let t = hay.get(p..p + 14)?;
+    if t[0] == b'0' || t[4] != b'-' || t[7] != b'-' || t[13] != b':' {
+        return None;
+    }
+    if ![0, 1, 2, 3, 5, 6, 8, 9, 11, 12]
+        .iter()
+        .all(|&k| t[k].is_ascii_digit())
+    {
+        return None;
+    }
+    if p > 0 && (hay[p - 1].is_ascii_alphanumeric() || matches!(hay[p - 1], b'.' | b':')) {
+        return None;
+    }
+    // The year is a date's (see `is_date_year`); the month run then
+    // gathers the day, and after a space the hour too: two or three groups
+    // of two digits, too few to be anything.
+    match t[10] {
+        b'T' => Some(p + 10),
+        b' ' => Some(p + 13),
+        _ => None,
+    }
 }
 
 /// Whether the run `p..e` is the year of a `YYYY-MM-D…` date, for which
@@ -1202,6 +1248,11 @@ mod tests {
 
         #[test]
         fn times_and_addresses_side_by_side(text in "([0-9a-fT. :]{0,8}[0-9]{2}:[0-9]{2}:[0-9]{2}[.:a-f0-9 ]{0,8}){0,8}") {
+            proptest::prop_assert_eq!(run(text.as_bytes(), true), run(text.as_bytes(), false));
+        }
+
+        #[test]
+        fn timestamps_among_numbers(text in "(([1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?|[+(]?[0-9]{1,12}|[a-fEXSF]{1,2})[ .()+:,T\"-]{0,2}){0,8}") {
             proptest::prop_assert_eq!(run(text.as_bytes(), true), run(text.as_bytes(), false));
         }
 
