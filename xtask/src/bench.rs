@@ -115,6 +115,19 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
 /// Runs `cmd args` with stdout discarded; returns wall time and peak RSS
 /// (via GNU time when available).
 fn run_once(cmd: &Path, args: &[&str], ok_codes: &[i32]) -> Result<Measure> {
+    run_with_sink(cmd, args, ok_codes, None)
+}
+
+/// As [`run_once`], but with `Some(rate)` stdout goes through a pipe that is
+/// read no faster than `rate` bytes a second: a consumer slower than the
+/// scanner (a `| gzip`, a busy log shipper), which is where unbounded queues
+/// inside the scanner would show up as memory.
+fn run_with_sink(
+    cmd: &Path,
+    args: &[&str],
+    ok_codes: &[i32],
+    throttle: Option<u64>,
+) -> Result<Measure> {
     let gnu_time = Path::new("/usr/bin/time");
     let rss_file = std::env::temp_dir().join(format!("pg-bench-rss-{}", std::process::id()));
     let mut command = if gnu_time.exists() {
@@ -131,10 +144,34 @@ fn run_once(cmd: &Path, args: &[&str], ok_codes: &[i32]) -> Result<Measure> {
         c.args(args);
         c
     };
-    command.stdout(Stdio::null()).stderr(Stdio::null());
+    command
+        .stdout(if throttle.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(Stdio::null());
     let start = Instant::now();
-    let status = command
-        .status()
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("running {}", cmd.display()))?;
+    if let (Some(rate), Some(mut out)) = (throttle, child.stdout.take()) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut read = 0u64;
+        loop {
+            let n = out.read(&mut buf).context("reading the scanner's output")?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            let due = std::time::Duration::from_secs_f64(read as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    let status = child
+        .wait()
         .with_context(|| format!("running {}", cmd.display()))?;
     let secs = start.elapsed().as_secs_f64();
     let code = status.code().unwrap_or(-1);
@@ -292,6 +329,24 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         1,
     )?;
 
+    // Peak memory when the output is read slowly: findings must wait in a
+    // bounded queue, not pile up in memory.
+    const SLOW_READER: u64 = 100_000_000;
+    let slow = run_with_sink(
+        &pg,
+        &[
+            "scan",
+            dense.to_str().context("path")?,
+            "-j",
+            &jn,
+            "--format",
+            "jsonl",
+            "-q",
+        ],
+        &[0, 1],
+        Some(SLOW_READER),
+    )?;
+
     // Presidio on a sample of the dense corpus.
     let presidio = if args.skip_presidio {
         "skipped (--skip-presidio)".to_owned()
@@ -317,6 +372,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         "\nPeak memory: {big_mb:.0} MB file, -j{cores}: {:.1} MB RSS, {:.0} MB/s.\n",
         rssbig as f64 / 1024.0,
         big_mb / tbig
+    );
+    println!(
+        "Peak memory with a slow consumer: {} MB dense corpus, -j{cores}, JSONL read at {} MB/s: {:.1} MB RSS.\n",
+        args.size_mb,
+        SLOW_READER / 1_000_000,
+        slow.rss_kb.unwrap_or(0) as f64 / 1024.0
     );
     println!("Presidio: {presidio}");
     Ok(())
