@@ -3,7 +3,7 @@
 //! gzip decompression.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -112,15 +112,89 @@ pub fn gzip_reader<R: Read>(reader: R) -> impl Read {
 /// Opens an input for reading, decompressing gzip (by magic bytes) on the
 /// fly.
 pub fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
-    let raw: Box<dyn Read + Send> = match input {
+    let mut raw: Box<dyn Read + Send> = match input {
         Input::Stdin => Box::new(io::stdin()),
         Input::File(p) => Box::new(File::open(p)?),
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, raw);
-    let head = io::BufRead::fill_buf(&mut reader)?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(gzip_reader(reader)))
+    // The magic bytes are read on their own and put back in front, with no
+    // buffering layer: the chunker reads a whole chunk at a time straight
+    // into its own buffer, and a `BufReader` in between would copy part of
+    // every chunk a second time. (The gzip decoder buffers its input itself.)
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < head.len() {
+        match raw.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let is_gzip = head[..got] == [0x1f, 0x8b];
+    let whole = io::Cursor::new(head).take(got as u64).chain(raw);
+    if is_gzip {
+        Ok(Box::new(gzip_reader(whole)))
     } else {
-        Ok(Box::new(reader))
+        Ok(Box::new(whole))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+
+    use super::{Input, open};
+
+    fn gzip(parts: &[&[u8]]) -> Vec<u8> {
+        // Each part its own gzip member, as `cat a.gz b.gz` makes.
+        let mut out = Vec::new();
+        for p in parts {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(p).unwrap();
+            out.extend(enc.finish().unwrap());
+        }
+        out
+    }
+
+    /// Whatever the first bytes are, `open` gives back the whole content
+    /// (the sniffed magic bytes included), decompressed when it is gzip.
+    #[test]
+    fn open_reads_every_byte_and_decompresses_gzip() {
+        let long: Vec<u8> = (0..300_000u32)
+            .map(|i| b"0123456789\n"[i as usize % 11])
+            .collect();
+        let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+            ("empty", vec![], vec![]),
+            ("one byte", b"x".to_vec(), b"x".to_vec()),
+            ("half a magic", vec![0x1f], vec![0x1f]),
+            (
+                "0x1f then not 0x8b",
+                vec![0x1f, 0x8c, b'a'],
+                vec![0x1f, 0x8c, b'a'],
+            ),
+            ("plain text", long.clone(), long.clone()),
+            ("gzip", gzip(&[&long]), long.clone()),
+            (
+                "multi-member gzip",
+                gzip(&[b"ab\n", b"cd\n"]),
+                b"ab\ncd\n".to_vec(),
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes, want) in cases {
+            let path = dir.path().join("f");
+            std::fs::write(&path, &bytes).unwrap();
+            let mut got = Vec::new();
+            open(&Input::File(path))
+                .unwrap()
+                .read_to_end(&mut got)
+                .unwrap();
+            assert!(
+                got == want,
+                "{name}: {} bytes read, {} expected",
+                got.len(),
+                want.len()
+            );
+        }
     }
 }
