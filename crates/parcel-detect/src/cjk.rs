@@ -22,6 +22,7 @@ use crate::{BuildError, PiiType, Sink};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Anchor {
     NameCue,
+    WeakNameCue,
     NotName,
     Honorific,
     AddressCue,
@@ -40,6 +41,14 @@ const NAME_CUES: &[&str] = &[
     "取件人",
     "我是",
     "我叫",
+    "户名",
+    "开户名",
+    "开户人",
+    "持卡人",
+    "代收人",
+    "提货人",
+    "收方",
+    "寄方",
     "名字",
     "快递员",
     "配送员",
@@ -52,6 +61,16 @@ const NAME_CUES: &[&str] = &[
     "consignee",
     "recipient",
     "contact",
+];
+/// Cues that are as often followed by a verb as by a name (客户查询订单,
+/// 用户申请退款: 查 and 申 are surnames). After one of these a name counts
+/// only right before a verb of reporting (客户张伟来电) or as the whole
+/// value of a field (客户：张伟，…).
+const WEAK_NAME_CUES: &[&str] = &["客户", "顾客", "用户", "买家", "customer"];
+/// What a ticket or a chat says a customer named by a weak cue did.
+const REPORT_VERBS: &[&str] = &[
+    "来电", "致电", "反馈", "反映", "投诉", "表示", "要求", "询问", "咨询", "称", "签收", "拒收",
+    "联系", "说",
 ];
 const NOT_NAME: &[&str] = &[
     "nickname",
@@ -274,6 +293,7 @@ fn anchor_words() -> Vec<(Cow<'static, str>, Anchor)> {
     };
     for (words, kind) in [
         (NAME_CUES, Anchor::NameCue),
+        (WEAK_NAME_CUES, Anchor::WeakNameCue),
         (NOT_NAME, Anchor::NotName),
         (HONORIFICS, Anchor::Honorific),
         (ADDRESS_CUES, Anchor::AddressCue),
@@ -393,9 +413,16 @@ impl CjkMatcher {
                 continue;
             }
             match anchor {
-                Anchor::NameCue => {
+                Anchor::NameCue | Anchor::WeakNameCue => {
                     let pos = skip_separators(hay, me, le);
-                    if let Some(end) = name_at(hay, pos, le) {
+                    let end = if anchor == Anchor::WeakNameCue {
+                        name_before_verb(hay, pos, le).or_else(|| {
+                            (pos > me).then(|| whole_field_name(hay, pos, le)).flatten()
+                        })
+                    } else {
+                        name_at(hay, pos, le)
+                    };
+                    if let Some(end) = end {
                         let (score, why) = with_context(
                             PiiType::CnName,
                             0.8,
@@ -716,6 +743,60 @@ fn name_at(hay: &[u8], pos: usize, le: usize) -> Option<usize> {
     Some(chars.get(n).map_or(i, |&(_, at)| at))
 }
 
+/// A full name starting at `pos` (as [`name_at`] finds it, or a character
+/// shorter) that a verb of reporting follows: 张伟 in 张伟来电.
+fn name_before_verb(hay: &[u8], pos: usize, le: usize) -> Option<usize> {
+    let longest = name_at(hay, pos, le)?;
+    let surname = tables().surname_at(std::str::from_utf8(&hay[pos..longest]).ok()?)?;
+    let mut ends = Vec::with_capacity(4);
+    let mut i = pos;
+    while i < longest {
+        let (_, l) = char_at(hay, i)?;
+        i += l;
+        ends.push(i);
+    }
+    // The surname and one given character at least; the longest name first.
+    ends.into_iter()
+        .skip(surname)
+        .rev()
+        .find(|&e| starts_with_any(hay, e, REPORT_VERBS))
+        .filter(|&e| plain_given_name(hay, pos, e))
+}
+
+/// A full name starting at `pos` that is the whole value of a field: what
+/// follows it ends the field (punctuation, a space, the line's end). A
+/// chat's speaker label looks like a field (客户：金额714元, 客户：麻烦改派…)
+/// but is followed by a sentence, not a name.
+fn whole_field_name(hay: &[u8], pos: usize, le: usize) -> Option<usize> {
+    let end = name_at(hay, pos, le)?;
+    let ends_field = match char_at(hay, end) {
+        _ if end >= le => true,
+        Some((c, _)) => {
+            matches!(c, '，' | '。' | '；' | '、' | '）' | '】' | '！' | '？')
+                || (c.is_ascii() && !c.is_ascii_alphanumeric())
+        }
+        None => false,
+    };
+    (ends_field && plain_given_name(hay, pos, end)).then_some(end)
+}
+
+/// Whether no character after the first of `hay[pos..end]` is a particle
+/// or a pronoun. [`name_at`] lets the first given character be one (张和平),
+/// but after a weak cue 客户向我们反映 is far likelier than such a name.
+fn plain_given_name(hay: &[u8], pos: usize, end: usize) -> bool {
+    let Some((_, first)) = char_at(hay, pos) else {
+        return false;
+    };
+    let mut i = pos + first;
+    while i < end {
+        match char_at(hay, i) {
+            Some((c, l)) if !is_stop_char(c) => i += l,
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// A full name ending right before an honorific at `end`.
 fn name_before(hay: &[u8], ls: usize, end: usize) -> Option<usize> {
     // Collect up to five CJK characters before `end`.
@@ -792,8 +873,14 @@ fn address_at(
     let mut prev_numeric = false;
     let mut prev_char = '\0';
     let mut letters = 0;
+    // Whether the character before was a number unit ending a terminal
+    // (the 号 of 3号楼), and where the terminals that a bare room number
+    // may follow end (2单元602, A座1203, 阳光小区2-3-501).
+    let mut prev_terminal = false;
+    let mut room_may_follow = None;
     while i < max_end {
         let Some((c, l)) = char_at(hay, i) else { break };
+        let was_terminal = std::mem::take(&mut prev_terminal);
         if c.is_ascii_digit() {
             prev_numeric = true;
             letters = 0;
@@ -813,11 +900,19 @@ fn address_at(
             if i > pos && starts_stop_word(c) && starts_with_any(hay, i, ADDRESS_STOPS) {
                 break;
             }
-            if is_number_unit(c) && prev_numeric {
+            // A building letter counts as its number (A座, B栋).
+            let letter_before = letters > 0 && letters <= 2;
+            if (is_number_unit(c) && prev_numeric)
+                || (matches!(c, '座' | '栋' | '幢' | '楼') && letter_before)
+                || (matches!(c, '楼' | '院' | '栋' | '幢') && was_terminal && prev_char == '号')
+            {
                 has_number_unit = true;
                 last_terminal = Some(i + l);
+                prev_terminal = true;
+                room_may_follow = (!matches!(c, '号' | '门' | '室' | '户')).then_some(i + l);
             } else if is_place_unit(c) && i > pos {
                 last_terminal = Some(i + l);
+                room_may_follow = Some(i + l);
             }
             // 街道 is a township office, not a street.
             let township_office = (c == '街' && hay[i + l..].starts_with("道".as_bytes()))
@@ -825,13 +920,23 @@ fn address_at(
             if is_road_unit(c) && i > pos && !township_office {
                 road_end = Some(i + l);
             }
-            prev_numeric = is_cn_numeral(c);
+            // 2单元: the 元 of 单元 follows a number too.
+            prev_numeric = is_cn_numeral(c)
+                || (c == '单' && prev_numeric && hay[i + l..].starts_with("元".as_bytes()));
             letters = 0;
         } else {
             break;
         }
         prev_char = c;
         i += l;
+    }
+    // A bare room number right after a building, unit or estate, which the
+    // loop above cannot end on since no unit follows it.
+    if let Some(t) = last_terminal
+        && room_may_follow == Some(t)
+        && let Some(end) = bare_room_end(hay, t, max_end)
+    {
+        last_terminal = Some(end);
     }
     let road = road_end.is_some();
     match (from_division, has_number_unit, road) {
@@ -843,6 +948,40 @@ fn address_at(
         (false, true, true) => last_terminal.map(|e| (e, 0.7, "address_grammar+cue")),
         _ => None,
     }
+}
+
+/// The end of a bare room number starting at `i` (602, 1203, 2-3-501):
+/// one to three groups of one to four digits joined by `-`, three digits
+/// at least, not a date (2026-11-22) and not glued to more digits, letters
+/// or a decimal or time (so no phone or amount is taken for a room).
+fn bare_room_end(hay: &[u8], i: usize, max_end: usize) -> Option<usize> {
+    let mut groups = [0usize; 3];
+    let mut count = 0;
+    let mut j = i;
+    loop {
+        let s = j;
+        while j < max_end && hay[j].is_ascii_digit() {
+            j += 1;
+        }
+        let len = j - s;
+        if len == 0 || len > 4 || count == groups.len() {
+            return None;
+        }
+        groups[count] = len;
+        count += 1;
+        if j + 1 < max_end && hay[j] == b'-' && hay[j + 1].is_ascii_digit() {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    let digits: usize = groups.iter().sum();
+    let date_like = count == 3 && groups[0] == 4;
+    let glued = hay.get(j).is_some_and(|&b| {
+        b.is_ascii_alphanumeric()
+            || (matches!(b, b'.' | b':' | b'-') && hay.get(j + 1).is_some_and(u8::is_ascii_digit))
+    });
+    (digits >= 3 && !date_like && !glued).then_some(j)
 }
 
 /// A plate's letters after its province character (which ends at `i`).

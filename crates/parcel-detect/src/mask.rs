@@ -279,9 +279,19 @@ pub fn mask(kind: PiiType, value: &str) -> String {
 /// house, building, unit and room numbers.
 fn mask_address(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
-    let first_digit = chars
-        .iter()
-        .position(|c| c.is_ascii_digit() || "一二三四五六七八九十".contains(*c))
+    // Where the numbered part (house, building, unit, room) begins. A
+    // Chinese numeral begins it only before a unit (四段, 三号楼): 四川,
+    // 三亚 and 九江 are place names.
+    let is_numeral = |c: char| "一二三四五六七八九十百零〇".contains(c);
+    let first_digit = (0..chars.len())
+        .find(|&i| {
+            chars[i].is_ascii_digit()
+                || (is_numeral(chars[i])
+                    && chars[i..]
+                        .iter()
+                        .find(|&&c| !is_numeral(c))
+                        .is_some_and(|&c| "号弄栋幢楼单室组座段期层排门户".contains(c)))
+        })
         .unwrap_or(chars.len());
     let keep = chars[..first_digit]
         .iter()
@@ -331,6 +341,18 @@ mod tests {
                 PiiType::CnAddress,
                 "广东省深圳市南山区粤海街道科技园路18号3栋502室",
                 "广东省深圳市南山区粤海街道科技园路*********",
+            ),
+            // A numeral in a place name (四川, 九江) is not a house number;
+            // one before a unit (四段) is.
+            (
+                PiiType::CnAddress,
+                "四川省成都市武侯区人民南路四段12号院3号楼2单元602",
+                "四川省成都市武侯区人民南路***************",
+            ),
+            (
+                PiiType::CnAddress,
+                "江西省九江市浔阳区浔阳东路三号楼",
+                "江西省九江市浔阳区浔阳东路***",
             ),
         ];
         for (kind, input, want) in cases {

@@ -98,6 +98,54 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "{\"receiverName\":\"李四\",\"nickname\":\"王者荣耀\"}",
         &[("cn_name", "李四")],
     ),
+    // Account-holder cues; weak cues (客户, 用户) name someone only behind a
+    // separator or before a verb of reporting, since 查, 申 and 付 are
+    // surnames too.
+    ("户名 陈静", &[("cn_name", "陈静")]),
+    ("持卡人：欧阳娜娜", &[("cn_name", "欧阳娜娜")]),
+    ("顾客王小明来电称包裹破损", &[("cn_name", "王小明")]),
+    ("客户张伟投诉", &[("cn_name", "张伟")]),
+    ("客户：刘洋，要求改派", &[("cn_name", "刘洋")]),
+    ("用户查询订单", &[]),
+    ("用户申请退款", &[]),
+    ("客户付款后发货", &[]),
+    ("用户都很满意", &[]),
+    ("客户向我们反映了问题", &[]),
+    // A chat's speaker label is not a field (金 and 麻 are surnames).
+    ("客户：金额714.60元", &[]),
+    ("客户：麻烦改派到别的驿站", &[]),
+    // Addresses end at the room, also when the room is a bare number after
+    // a building, unit or estate (the mask must hide it), but never take
+    // a date or a phone for one.
+    (
+        "地址：江苏省南京市鼓楼区中山北路30号阳光小区2-3-501",
+        &[(
+            "cn_address",
+            "江苏省南京市鼓楼区中山北路30号阳光小区2-3-501",
+        )],
+    ),
+    (
+        "四川省成都市武侯区人民南路四段12号院3号楼2单元602",
+        &[(
+            "cn_address",
+            "四川省成都市武侯区人民南路四段12号院3号楼2单元602",
+        )],
+    ),
+    (
+        "北京市朝阳区建国路88号SOHO现代城A座1203，谢谢",
+        &[("cn_address", "北京市朝阳区建国路88号SOHO现代城A座1203")],
+    ),
+    (
+        "地址：江苏省南京市鼓楼区中山北路30号阳光小区2026-11-22签收",
+        &[("cn_address", "江苏省南京市鼓楼区中山北路30号阳光小区")],
+    ),
+    (
+        "北京市朝阳区建国路88号现代城A座13812345678",
+        &[
+            ("cn_address", "北京市朝阳区建国路88号现代城A座"),
+            ("cn_mobile", "13812345678"),
+        ],
+    ),
     // A name standing right before a phone; local numbers and unknown-BIN
     // cards need their hot word; short waybills need a waybill key, not
     // just a carrier name.
