@@ -179,6 +179,8 @@ const HOT_WORDS: &[(&str, Cat)] = &[
     ("duration", Cat::Negative),
     ("latency", Cat::Negative),
     ("qq", Cat::Negative),
+    // A QQ mailbox is an e-mail address, not a QQ number.
+    ("qq.com", Cat::Email),
     // Longest-match guards: these contain a hot word but mean something else.
     ("nickname", Cat::Negative),
     ("username", Cat::Negative),
@@ -224,6 +226,10 @@ impl HotWords {
     pub(crate) fn last_in(&self, text: &[u8]) -> Option<(Cat, usize)> {
         self.ac
             .find_iter(text)
+            .filter(|m| {
+                HOT_WORDS[m.pattern().as_usize()].1 != Cat::Negative
+                    || stands_alone(text, m.start(), m.end())
+            })
             .last()
             .map(|m| (HOT_WORDS[m.pattern().as_usize()].1, text.len() - m.end()))
     }
@@ -234,6 +240,26 @@ impl HotWords {
             .find(text)
             .map(|m| HOT_WORDS[m.pattern().as_usize()].1)
     }
+}
+
+/// Whether the hot word at `text[start..end]` is a word of its own and not
+/// part of a longer English one: `order` in `orderId`, `order_no` or
+/// `order:`, not in `border`; `time` not in `sometimes`. A case change
+/// (camelCase) is a word boundary. Only the words that lower a score are
+/// held to this: one inside a longer word would hide a real finding, while
+/// the words that name a type also count inside identifiers
+/// (`receivermobile`). CJK words need no boundary.
+fn stands_alone(text: &[u8], start: usize, end: usize) -> bool {
+    let (first, last) = (text[start], text[end - 1]);
+    let left = !first.is_ascii_alphabetic()
+        || start == 0
+        || !text[start - 1].is_ascii_alphabetic()
+        || (text[start - 1].is_ascii_lowercase() && first.is_ascii_uppercase());
+    let right = !last.is_ascii_alphabetic()
+        || text.get(end).is_none_or(|&b| {
+            !b.is_ascii_alphabetic() || (last.is_ascii_lowercase() && b.is_ascii_uppercase())
+        });
+    left && right
 }
 
 /// The structure of a document, read from its first line.

@@ -530,7 +530,11 @@ fn push_best(
         if !c.needs.is_empty() && !ctx.is_some_and(|(cat, _)| c.needs.contains(&cat)) {
             continue;
         }
-        let (score, why) = with_context(c.kind, c.base, ctx);
+        let (mut score, mut why) = with_context(c.kind, c.base, ctx);
+        if score < c.base && is_firm_format(c.validator) {
+            score = c.base;
+            why = None;
+        }
         if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
             best = Some((score, c, why));
         }
@@ -548,6 +552,15 @@ fn push_best(
         r
     });
     sink.out.len() > before
+}
+
+/// Whether a validator proves a format that only one kind of value has: a
+/// carrier's letter prefix (SF, YT, JT, JD, DPK) with its digit count, or a
+/// UPU S10 code with its check digit. Context can raise such a finding but
+/// not sink it: in `your order SF1408835923450 has shipped` the nearby
+/// `order` names the parcel, and no order or trace id looks like that.
+fn is_firm_format(validator: &str) -> bool {
+    validator.starts_with("carrier_prefix_") || validator == "upu_s10_check_digit"
 }
 
 /// Handles the digit run starting at `p`; returns where scanning resumes.

@@ -98,6 +98,36 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "{\"receiverName\":\"李四\",\"nickname\":\"王者荣耀\"}",
         &[("cn_name", "李四")],
     ),
+    // English words that lower a score count only as words of their own
+    // (orderId, order_no), not inside others (border, sometimes); a QQ
+    // mailbox is not a QQ number.
+    (
+        "sometimes call 13812345678",
+        &[("cn_mobile", "13812345678")],
+    ),
+    (
+        "across the border 13812345678",
+        &[("cn_mobile", "13812345678")],
+    ),
+    ("orderId 13812345678", &[]),
+    ("order_no=13812345678", &[]),
+    (
+        "mail wang.fang@qq.com, parcel SF1408835923450",
+        &[
+            ("email", "wang.fang@qq.com"),
+            ("waybill_no", "SF1408835923450"),
+        ],
+    ),
+    // A carrier's own format stays a waybill next to a word that lowers
+    // other numbers.
+    (
+        "Your order SF1408835923450 has shipped",
+        &[("waybill_no", "SF1408835923450")],
+    ),
+    (
+        "订单号：YT7512345678901",
+        &[("waybill_no", "YT7512345678901")],
+    ),
     // Account-holder cues; weak cues (客户, 用户) name someone only behind a
     // separator or before a verb of reporting, since 查, 申 and 付 are
     // surnames too.
