@@ -392,6 +392,9 @@ impl CjkMatcher {
             for &p in phones[from..].iter().take_while(|&&p| p < le) {
                 if let Some(start) = name_right_before(hay, ls, p) {
                     let end = name_end_before(hay, p);
+                    if is_placeholder(&hay[start..end]) {
+                        continue;
+                    }
                     sink.push(PiiType::CnName, start, end, 0.6, "surname_table+adjacent_phone", || {
                         vec!["a whole CJK word of surname and given name right before a mobile number".to_owned()]
                     });
@@ -422,7 +425,7 @@ impl CjkMatcher {
                     } else {
                         name_at(hay, pos, le)
                     };
-                    if let Some(end) = end {
+                    if let Some(end) = end.filter(|&e| !is_placeholder(&hay[pos..e])) {
                         let (score, why) = with_context(
                             PiiType::CnName,
                             0.8,
@@ -447,7 +450,9 @@ impl CjkMatcher {
                     }
                 }
                 Anchor::Honorific => {
-                    if let Some(start) = name_before(hay, ls, ms) {
+                    if let Some(start) =
+                        name_before(hay, ls, ms).filter(|&s| !is_placeholder(&hay[s..ms]))
+                    {
                         sink.push(
                             PiiType::CnName,
                             start,
@@ -554,6 +559,7 @@ impl CjkMatcher {
             if !(2..=4).contains(&n)
                 || !text.chars().all(is_cjk)
                 || env.hot.first_in(cell).is_some()
+                || is_placeholder(cell)
             {
                 continue;
             }
@@ -741,6 +747,12 @@ fn name_at(hay: &[u8], pos: usize, le: usize) -> Option<usize> {
         return None;
     }
     Some(chars.get(n).map_or(i, |&(_, at)| at))
+}
+
+/// Whether a would-be name is an anonymised one (王某, 张某某, 李某人): 某
+/// stands for the given name, so there is nobody's name to find.
+fn is_placeholder(name: &[u8]) -> bool {
+    memchr::memmem::find(name, "某".as_bytes()).is_some()
 }
 
 /// A full name starting at `pos` (as [`name_at`] finds it, or a character

@@ -128,6 +128,12 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "订单号：YT7512345678901",
         &[("waybill_no", "YT7512345678901")],
     ),
+    // Anonymised names (王某, 张某某) name nobody.
+    (
+        "收件人：王某某，电话13812345678",
+        &[("cn_mobile", "13812345678")],
+    ),
+    ("张某先生", &[]),
     // Account-holder cues; weak cues (客户, 用户) name someone only behind a
     // separator or before a verb of reporting, since 查, 申 and 付 are
     // surnames too.
