@@ -87,7 +87,9 @@ const NOT_NAME: &[&str] = &[
     "客户经理",
 ];
 const HONORIFICS: &[&str] = &["先生", "女士", "小姐", "您好"];
-const ADDRESS_CUES: &[&str] = &["地址", "住址", "address", "addr"];
+/// `detail` is the street part of an address split into fields (province,
+/// city, district, detail), as order APIs send it.
+const ADDRESS_CUES: &[&str] = &["地址", "住址", "address", "addr", "detail"];
 /// Province abbreviations that begin a licence plate (GA 36-2018).
 const PLATE_CHARS: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 

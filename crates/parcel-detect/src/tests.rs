@@ -128,6 +128,13 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
         "订单号：YT7512345678901",
         &[("waybill_no", "YT7512345678901")],
     ),
+    // An address split into fields: the street part has no division but a
+    // road and a number.
+    (
+        "{\"city\":\"深圳市\",\"detail\":\"科技园南路18号3栋502\"}",
+        &[("cn_address", "科技园南路18号3栋502")],
+    ),
+    ("{\"detail\":\"包裹已签收，共3件\"}", &[]),
     // Anonymised names (王某, 张某某) name nobody.
     (
         "收件人：王某某，电话13812345678",
