@@ -124,6 +124,7 @@ const HOT_WORDS: &[(&str, Cat)] = &[
     ("【ems", Cat::Carrier),
     ("ems快递", Cat::Carrier),
     ("zto", Cat::Carrier),
+    ("ems", Cat::Carrier),
     ("yunda", Cat::Carrier),
     ("快递", Cat::Carrier),
     // Passports and plates.
@@ -227,7 +228,8 @@ impl HotWords {
         self.ac
             .find_iter(text)
             .filter(|m| {
-                HOT_WORDS[m.pattern().as_usize()].1 != Cat::Negative
+                let short = m.len() <= 3 && text[m.start()].is_ascii();
+                (HOT_WORDS[m.pattern().as_usize()].1 != Cat::Negative && !short)
                     || stands_alone(text, m.start(), m.end())
             })
             .last()
@@ -244,10 +246,12 @@ impl HotWords {
 
 /// Whether the hot word at `text[start..end]` is a word of its own and not
 /// part of a longer English one: `order` in `orderId`, `order_no` or
-/// `order:`, not in `border`; `time` not in `sometimes`. A case change
-/// (camelCase) is a word boundary. Only the words that lower a score are
-/// held to this: one inside a longer word would hide a real finding, while
-/// the words that name a type also count inside identifiers
+/// `order:`, not in `border`; `time` not in `sometimes`; `ems` not in
+/// `items`. A case change (camelCase) is a word boundary. Only the words
+/// that lower a score and the short ones are held to this: a lowering word
+/// inside a longer one would hide a real finding, and two or three letters
+/// occur inside too many words (`ip` in `ship`, `tel` in `hotel`), while
+/// the longer words that name a type also count inside identifiers
 /// (`receivermobile`). CJK words need no boundary.
 fn stands_alone(text: &[u8], start: usize, end: usize) -> bool {
     let (first, last) = (text[start], text[end - 1]);

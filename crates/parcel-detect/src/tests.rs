@@ -118,6 +118,13 @@ const CASES: &[(&str, &[(&str, &str)])] = &[
             ("waybill_no", "SF1408835923450"),
         ],
     ),
+    // Short English words count only on their own: EMS names the carrier,
+    // the ems of items does not.
+    (
+        "EMS 1234567890123 已妥投",
+        &[("waybill_no", "1234567890123")],
+    ),
+    ("items 1234567890123", &[]),
     // A carrier's own format stays a waybill next to a word that lowers
     // other numbers.
     (
