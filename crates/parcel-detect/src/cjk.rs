@@ -47,8 +47,7 @@ const NAME_CUES: &[&str] = &[
     "持卡人",
     "代收人",
     "提货人",
-    "收方",
-    "寄方",
+    "客户名",
     "名字",
     "快递员",
     "配送员",
@@ -66,7 +65,15 @@ const NAME_CUES: &[&str] = &[
 /// 用户申请退款: 查 and 申 are surnames). After one of these a name counts
 /// only right before a verb of reporting (客户张伟来电) or as the whole
 /// value of a field (客户：张伟，…).
-const WEAK_NAME_CUES: &[&str] = &["客户", "顾客", "用户", "买家", "customer"];
+/// SF-style 收方/寄方 are weak too: 寄方付款, 收方付费 (付 is a surname).
+const WEAK_NAME_CUES: &[&str] = &["客户", "顾客", "用户", "买家", "收方", "寄方", "customer"];
+/// Everyday words that start with a surname and follow weak cues in
+/// tickets and chats (客户明天签收, 客户强烈要求, 客户：谢谢！).
+const NOT_NAMES_AFTER_WEAK_CUE: &[&str] = &[
+    "明天", "明确", "明白", "明显", "强烈", "强调", "曾经", "方面", "方便", "方式", "陆续", "马上",
+    "何时", "全部", "全程", "连续", "连忙", "时常", "时间", "常常", "谢谢", "付款", "付费", "付运",
+    "于是",
+];
 /// What a ticket or a chat says a customer named by a weak cue did.
 const REPORT_VERBS: &[&str] = &[
     "来电", "致电", "反馈", "反映", "投诉", "表示", "要求", "询问", "咨询", "称", "签收", "拒收",
@@ -85,6 +92,7 @@ const NOT_NAME: &[&str] = &[
     "客户端",
     "客户服务",
     "客户经理",
+    "客户名称",
 ];
 const HONORIFICS: &[&str] = &["先生", "女士", "小姐", "您好"];
 /// `detail` is the street part of an address split into fields (province,
@@ -421,6 +429,9 @@ impl CjkMatcher {
                 Anchor::NameCue | Anchor::WeakNameCue => {
                     let pos = skip_separators(hay, me, le);
                     let end = if anchor == Anchor::WeakNameCue {
+                        if starts_with_any(hay, pos, NOT_NAMES_AFTER_WEAK_CUE) {
+                            continue;
+                        }
                         name_before_verb(hay, pos, le).or_else(|| {
                             (pos > me).then(|| whole_field_name(hay, pos, le)).flatten()
                         })
@@ -916,7 +927,8 @@ fn address_at(
             }
             // A building letter counts as its number (A座, B栋).
             let letter_before = letters > 0 && letters <= 2;
-            if (is_number_unit(c) && prev_numeric)
+            // 元 ends a unit (2单元), not an amount (300元).
+            if (is_number_unit(c) && prev_numeric && (c != '元' || prev_char == '单'))
                 || (matches!(c, '座' | '栋' | '幢' | '楼') && letter_before)
                 || (matches!(c, '楼' | '院' | '栋' | '幢') && was_terminal && prev_char == '号')
             {
@@ -966,8 +978,8 @@ fn address_at(
 
 /// The end of a bare room number starting at `i` (602, 1203, 2-3-501):
 /// one to three groups of one to four digits joined by `-`, three digits
-/// at least, not a date (2026-11-22) and not glued to more digits, letters
-/// or a decimal or time (so no phone or amount is taken for a room).
+/// at least, not a date or a dashed phone, not a quantity, and not glued
+/// to more digits, letters or a decimal or time.
 fn bare_room_end(hay: &[u8], i: usize, max_end: usize) -> Option<usize> {
     let mut groups = [0usize; 3];
     let mut count = 0;
@@ -990,12 +1002,18 @@ fn bare_room_end(hay: &[u8], i: usize, max_end: usize) -> Option<usize> {
         }
     }
     let digits: usize = groups.iter().sum();
-    let date_like = count == 3 && groups[0] == 4;
+    // Building-unit-room starts with a short building number (2-3-501,
+    // 12-1201); a dashed phone (138-1234-5678, 400-820-8820) or a date
+    // (2026-11) starts with three or four digits.
+    let dashed_ok = count == 1 || (groups[0] <= 2 && digits <= 8);
     let glued = hay.get(j).is_some_and(|&b| {
         b.is_ascii_alphanumeric()
             || (matches!(b, b'.' | b':' | b'-') && hay.get(j + 1).is_some_and(u8::is_ascii_digit))
     });
-    (digits >= 3 && !date_like && !glued).then_some(j)
+    // A quantity is not a room (小区300元, 3栋200人).
+    let quantity = char_at(hay, j)
+        .is_some_and(|(c, _)| "元件个人天米年月日次分块斤克份台辆岁名位家".contains(c));
+    (digits >= 3 && dashed_ok && !glued && !quantity).then_some(j)
 }
 
 /// A plate's letters after its province character (which ends at `i`).

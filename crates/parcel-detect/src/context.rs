@@ -225,12 +225,19 @@ impl HotWords {
     /// The category of the last hot word in `text`, with the byte distance
     /// from its end to the end of `text`.
     pub(crate) fn last_in(&self, text: &[u8]) -> Option<(Cat, usize)> {
+        self.last_in_after(None, text)
+    }
+
+    /// [`last_in`](Self::last_in) for a window cut out of a longer line:
+    /// `before` is the byte before `text`, so that a word cut at the
+    /// window's start (the `order` of `border`) is not taken for a whole one.
+    pub(crate) fn last_in_after(&self, before: Option<u8>, text: &[u8]) -> Option<(Cat, usize)> {
         self.ac
             .find_iter(text)
             .filter(|m| {
                 let short = m.len() <= 3 && text[m.start()].is_ascii();
                 (HOT_WORDS[m.pattern().as_usize()].1 != Cat::Negative && !short)
-                    || stands_alone(text, m.start(), m.end())
+                    || stands_alone(before, text, m.start(), m.end(), short)
             })
             .last()
             .map(|m| (HOT_WORDS[m.pattern().as_usize()].1, text.len() - m.end()))
@@ -245,21 +252,30 @@ impl HotWords {
 }
 
 /// Whether the hot word at `text[start..end]` is a word of its own and not
-/// part of a longer English one: `order` in `orderId`, `order_no` or
-/// `order:`, not in `border`; `time` not in `sometimes`; `ems` not in
-/// `items`. A case change (camelCase) is a word boundary. Only the words
-/// that lower a score and the short ones are held to this: a lowering word
-/// inside a longer one would hide a real finding, and two or three letters
-/// occur inside too many words (`ip` in `ship`, `tel` in `hotel`), while
-/// the longer words that name a type also count inside identifiers
-/// (`receivermobile`). CJK words need no boundary.
-fn stands_alone(text: &[u8], start: usize, end: usize) -> bool {
+/// part of a longer English one: `order` in `orderId`, `order_no`,
+/// `orderno` or `order:`, not in `border`; `time` not in `sometimes`; `ems`
+/// not in `items`. `before` is the byte before `text`, if any. A case
+/// change (camelCase) is a word boundary. Only the words that lower a score
+/// and the short ones are held to this: a lowering word inside a longer one
+/// would hide a real finding, and two or three letters occur inside too
+/// many words (`ip` in `ship`, `tel` in `hotel`), while the longer words
+/// that name a type also count inside identifiers (`receivermobile`).
+/// Longer words need only their start to be a boundary, since identifiers
+/// glue words on at the end (`orderno`, `createtime`); short ones need both
+/// ends. CJK words need no boundary.
+fn stands_alone(before: Option<u8>, text: &[u8], start: usize, end: usize, short: bool) -> bool {
     let (first, last) = (text[start], text[end - 1]);
+    let prev = if start == 0 {
+        before
+    } else {
+        Some(text[start - 1])
+    };
     let left = !first.is_ascii_alphabetic()
-        || start == 0
-        || !text[start - 1].is_ascii_alphabetic()
-        || (text[start - 1].is_ascii_lowercase() && first.is_ascii_uppercase());
-    let right = !last.is_ascii_alphabetic()
+        || prev.is_none_or(|p| {
+            !p.is_ascii_alphabetic() || (p.is_ascii_lowercase() && first.is_ascii_uppercase())
+        });
+    let right = !short
+        || !last.is_ascii_alphabetic()
         || text.get(end).is_none_or(|&b| {
             !b.is_ascii_alphabetic() || (last.is_ascii_lowercase() && b.is_ascii_uppercase())
         });
@@ -365,8 +381,12 @@ impl Env<'_> {
         }
         let from = pos.saturating_sub(WINDOW);
         let line_start = memrchr(b'\n', &self.hay[from..pos]).map_or(from, |i| from + i + 1);
+        let before = line_start
+            .checked_sub(1)
+            .map(|i| self.hay[i])
+            .filter(|&b| b != b'\n');
         self.hot
-            .last_in(&self.hay[line_start..pos])
+            .last_in_after(before, &self.hay[line_start..pos])
             .map(|(cat, dist)| (cat, Source::HotWord(dist)))
     }
 

@@ -290,7 +290,7 @@ fn mask_address(value: &str) -> String {
                     && chars[i..]
                         .iter()
                         .find(|&&c| !is_numeral(c))
-                        .is_some_and(|&c| "号弄栋幢楼单室组座段期层排门户".contains(c)))
+                        .is_some_and(|&c| "号弄栋幢楼单室组座段期层排户".contains(c)))
         })
         .unwrap_or(chars.len());
     let keep = chars[..first_digit]
@@ -348,6 +348,11 @@ mod tests {
                 PiiType::CnAddress,
                 "四川省成都市武侯区人民南路四段12号院3号楼2单元602",
                 "四川省成都市武侯区人民南路***************",
+            ),
+            (
+                PiiType::CnAddress,
+                "河南省三门峡市湖滨区六峰路12号",
+                "河南省三门峡市湖滨区六峰路***",
             ),
             (
                 PiiType::CnAddress,
