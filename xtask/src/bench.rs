@@ -314,38 +314,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     let big_mb = big.metadata()?.len() as f64 / 1e6;
-    let (tbig, rssbig) = measure(
-        &pg,
-        &[
-            "scan",
-            big.to_str().context("path")?,
-            "-j",
-            &jn,
-            "--format",
-            "jsonl",
-            "-q",
-        ],
-        &[0, 1],
-        1,
-    )?;
+    let (tbig, rssbig) = measure(&pg, &jsonl_scan(&big, &jn)?, &[0, 1], 1)?;
 
     // Peak memory when the output is read slowly: findings must wait in a
     // bounded queue, not pile up in memory.
     const SLOW_READER: u64 = 100_000_000;
-    let slow = run_with_sink(
-        &pg,
-        &[
-            "scan",
-            dense.to_str().context("path")?,
-            "-j",
-            &jn,
-            "--format",
-            "jsonl",
-            "-q",
-        ],
-        &[0, 1],
-        Some(SLOW_READER),
-    )?;
+    let slow = run_with_sink(&pg, &jsonl_scan(&dense, &jn)?, &[0, 1], Some(SLOW_READER))?;
 
     // Presidio on a sample of the dense corpus.
     let presidio = if args.skip_presidio {
@@ -381,6 +355,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<()> {
     );
     println!("Presidio: {presidio}");
     Ok(())
+}
+
+/// `parcelguard` arguments for a quiet JSONL scan of `path` with `jobs` workers.
+fn jsonl_scan<'a>(path: &'a Path, jobs: &'a str) -> Result<[&'a str; 7]> {
+    let path = path.to_str().context("corpus path is not UTF-8")?;
+    Ok(["scan", path, "-j", jobs, "--format", "jsonl", "-q"])
 }
 
 fn presidio(args: &BenchArgs, dense: &Path, dir: &Path, pg: &Path) -> Result<String> {
