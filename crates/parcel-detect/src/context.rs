@@ -121,8 +121,6 @@ const HOT_WORDS: &[(&str, Cat)] = &[
     ("极兔", Cat::Carrier),
     ("邮政", Cat::Carrier),
     ("德邦", Cat::Carrier),
-    ("【ems", Cat::Carrier),
-    ("ems快递", Cat::Carrier),
     ("zto", Cat::Carrier),
     ("ems", Cat::Carrier),
     ("yunda", Cat::Carrier),

@@ -512,6 +512,12 @@ struct Candidate {
     validator: &'static str,
     /// Context categories of which one must be present (empty: none needed).
     needs: &'static [Cat],
+    /// A format that only one kind of value has (a carrier's letter prefix
+    /// with its digit count, a UPU S10 code with its check digit): context
+    /// can raise its score but not lower it. In `your order SF1408835923450
+    /// has shipped` the nearby `order` names the parcel, and no order or
+    /// trace id looks like that.
+    firm: bool,
 }
 
 fn push_best(
@@ -531,7 +537,7 @@ fn push_best(
             continue;
         }
         let (mut score, mut why) = with_context(c.kind, c.base, ctx);
-        if score < c.base && is_firm_format(c.validator) {
+        if score < c.base && c.firm {
             score = c.base;
             why = None;
         }
@@ -552,15 +558,6 @@ fn push_best(
         r
     });
     sink.out.len() > before
-}
-
-/// Whether a validator proves a format that only one kind of value has: a
-/// carrier's letter prefix (SF, YT, JT, JD, DPK) with its digit count, or a
-/// UPU S10 code with its check digit. Context can raise such a finding but
-/// not sink it: in `your order SF1408835923450 has shipped` the nearby
-/// `order` names the parcel, and no order or trace id looks like that.
-fn is_firm_format(validator: &str) -> bool {
-    validator.starts_with("carrier_prefix_") || validator == "upu_s10_check_digit"
 }
 
 /// Handles the digit run starting at `p`; returns where scanning resumes.
@@ -611,6 +608,7 @@ fn number_at_full(
                             kind: PiiType::CnResidentId,
                             base,
                             validator: "gb11643_mod11_2+region+birthdate",
+                            firm: false,
                             needs: &[],
                         }],
                     );
@@ -630,6 +628,7 @@ fn number_at_full(
                         kind: PiiType::Ipv4,
                         base: 0.85,
                         validator: "ipv4_dotted_quad",
+                        firm: false,
                         needs: &[],
                     }],
                 );
@@ -806,6 +805,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
             kind: PiiType::CnMobile,
             base: if cc || grouped { 0.88 } else { 0.82 },
             validator: "cn_mobile_segment",
+            firm: false,
             needs: &[],
         });
         return out;
@@ -829,6 +829,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
                     kind: PiiType::CnLandline,
                     base: 0.75,
                     validator: "cn_area_code",
+                    firm: false,
                     needs: &[],
                 });
             }
@@ -847,6 +848,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
                 kind: PiiType::CnLandline,
                 base,
                 validator: "cn_area_code",
+                firm: false,
                 needs: &[],
             });
         }
@@ -870,6 +872,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
             } else {
                 "gb11643_mod11_2+region+birthdate"
             },
+            firm: false,
             needs: &[],
         });
     }
@@ -892,6 +895,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
                 CardIssuer::Domestic => "luhn+cn_issuer_bin",
                 CardIssuer::International => "luhn+issuer_prefix",
             },
+            firm: false,
             needs: &[],
         });
     }
@@ -906,6 +910,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
             kind: PiiType::WaybillNo,
             base: 0.7,
             validator: "carrier_digits+context",
+            firm: false,
             needs: if *n >= 12 {
                 &[Cat::Waybill, Cat::Carrier]
             } else {
@@ -920,6 +925,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
             kind: PiiType::CnLandline,
             base: 0.45,
             validator: "local_number+phone_context",
+            firm: false,
             needs: &[Cat::Phone],
         });
     }
@@ -934,6 +940,7 @@ fn interpret(d: &[u8], lens: &[usize], plus: bool) -> Vec<Candidate> {
             kind: PiiType::BankCard,
             base: 0.45,
             validator: "luhn+card_context",
+            firm: false,
             needs: &[Cat::Card],
         });
     }
@@ -989,6 +996,7 @@ fn parenthesised_landline(env: &Env<'_>, sink: &mut Sink<'_>, p: usize, e: usize
             kind: PiiType::CnLandline,
             base: 0.75,
             validator: "cn_area_code",
+            firm: false,
             needs: &[],
         }],
     );
@@ -1065,23 +1073,23 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
     let cand = if tail.is_empty() {
         match letters {
             b"SF" if (12..=15).contains(&digits) => {
-                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_sf", false))
+                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_sf", true))
             }
             b"YT" if (13..=15).contains(&digits) => {
-                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_yto", false))
+                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_yto", true))
             }
             b"JT" if (13..=15).contains(&digits) => {
-                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jt", false))
+                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jt", true))
             }
             b"DPK" if (10..=13).contains(&digits) => {
-                Some((PiiType::WaybillNo, 0.85, "carrier_prefix_deppon", false))
+                Some((PiiType::WaybillNo, 0.85, "carrier_prefix_deppon", true))
             }
             [b'J', b'D', rest @ ..]
                 if rest.len() <= 2
                     && rest.iter().all(u8::is_ascii_uppercase)
                     && (11..=15).contains(&digits) =>
             {
-                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jd", false))
+                Some((PiiType::WaybillNo, 0.88, "carrier_prefix_jd", true))
             }
             [b'E' | b'G'] if digits == 8 => {
                 Some((PiiType::CnPassport, 0.45, "cn_passport_format", false))
@@ -1092,11 +1100,11 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
             _ => None,
         }
     } else if token.len() == 13 && letters.len() == 2 && validate::upu_s10(token) {
-        Some((PiiType::WaybillNo, 0.9, "upu_s10_check_digit", false))
+        Some((PiiType::WaybillNo, 0.9, "upu_s10_check_digit", true))
     } else {
         None
     };
-    if let Some((kind, base, validator, _)) = cand {
+    if let Some((kind, base, validator, firm)) = cand {
         push_best(
             env,
             sink,
@@ -1106,6 +1114,7 @@ fn letter_prefixed(env: &Env<'_>, sink: &mut Sink<'_>, p: usize) -> usize {
                 kind,
                 base,
                 validator,
+                firm,
                 needs: &[],
             }],
         );

@@ -120,18 +120,10 @@ pub fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
     // buffering layer: the chunker reads a whole chunk at a time straight
     // into its own buffer, and a `BufReader` in between would copy part of
     // every chunk a second time. (The gzip decoder buffers its input itself.)
-    let mut head = [0u8; 2];
-    let mut got = 0;
-    while got < head.len() {
-        match raw.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let is_gzip = head[..got] == [0x1f, 0x8b];
-    let whole = io::Cursor::new(head).take(got as u64).chain(raw);
+    let mut head = Vec::with_capacity(2);
+    (&mut raw).take(2).read_to_end(&mut head)?;
+    let is_gzip = head == [0x1f, 0x8b];
+    let whole = io::Cursor::new(head).chain(raw);
     if is_gzip {
         Ok(Box::new(gzip_reader(whole)))
     } else {
